@@ -1,0 +1,3 @@
+from skingan.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,125 @@
+"""The `skingan` command: discovers one module per subcommand and turns user mistakes into one line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import pkgutil
+import sys
+import traceback
+from types import ModuleType
+
+from skingan import __version__
+from skingan.errors import UserError
+
+# Order in `skingan --help`: the stages of the study. Modules not listed here come after, sorted.
+STAGE_ORDER = [
+    "quickstart",
+    "download",
+    "prepare",
+    "train-gan",
+    "sample",
+    "evaluate-gan",
+    "train-classifier",
+    "evaluate-classifier",
+    "experiment",
+    "report",
+]
+
+DEBUG_ENV = "SKINGAN_DEBUG"
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports mistakes as one line (`skingan X: error: ...`) with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def discover_commands() -> list[ModuleType]:
+    import skingan.commands as package
+
+    modules = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"skingan.commands.{info.name}")
+        if hasattr(module, "NAME") and hasattr(module, "run"):
+            modules.append(module)
+
+    def order(module: ModuleType) -> tuple[int, str]:
+        name = module.NAME
+        return (STAGE_ORDER.index(name) if name in STAGE_ORDER else len(STAGE_ORDER), name)
+
+    return sorted(modules, key=order)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="skingan",
+        description=(
+            "GAN-based data augmentation for skin-lesion (melanoma) classification on ISIC images.\n"
+            "Each subcommand is one stage of the study; each reads what the previous one wrote."
+        ),
+        epilog="Run 'skingan COMMAND --help' for a command's options and an example.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"skingan {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks (also SKINGAN_DEBUG=1)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module in discover_commands():
+        example = getattr(module, "EXAMPLE", "").strip()
+        sub = subparsers.add_parser(
+            module.NAME,
+            help=module.HELP,
+            description=module.HELP + (f"\n\nexample:\n  {example}" if example else ""),
+            formatter_class=_Formatter,
+        )
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    _configure_logging()
+    try:
+        return int(args._run(args) or 0)
+    except UserError as error:
+        if debug:
+            traceback.print_exc()
+        print(f"skingan {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"\nskingan {args.command}: interrupted. Run the same command again to resume "
+            "(finished work is kept).",
+            file=sys.stderr,
+        )
+        return 130
+    except OSError as error:
+        if debug:
+            traceback.print_exc()
+        where = f" '{error.filename}'" if getattr(error, "filename", None) else ""
+        print(f"skingan {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

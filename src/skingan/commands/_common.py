@@ -1,0 +1,25 @@
+"""Flags that every subcommand shares, so they read the same everywhere."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_common(parser: argparse.ArgumentParser, *, out_default: str | None, out_help: str) -> None:
+    """--out, --seed and --device: every subcommand takes them."""
+    parser.add_argument("--out", type=Path, default=Path(out_default) if out_default else None,
+                        required=out_default is None, help=out_help)
+    parser.add_argument("--seed", type=int, default=0, help="seed for every random choice")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                        help="where to compute; auto picks CUDA, then MPS, then CPU")
+
+
+def add_config(parser: argparse.ArgumentParser, *, default: str) -> None:
+    """--config NAME|PATH and repeatable --set section.key=value."""
+    parser.add_argument("--config", default=default,
+                        help="a YAML file, or the name of one under configs/ (with or without .yaml)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config value, e.g. --set train.steps=500 (repeatable)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the resolved config and exit without running")

@@ -1,0 +1,1 @@
+"""Data sources, the prepared set and torch datasets over it."""

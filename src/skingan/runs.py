@@ -1,0 +1,220 @@
+"""Run folders, atomic writes, seeds, devices and the environment record every run leaves behind."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from skingan.errors import UserError
+
+log = logging.getLogger("skingan")
+
+TMP_PREFIX = ".tmp-"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success rename it over `path`, on failure remove it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def safe_torch_load(path: str | Path, map_location: Any = "cpu") -> Any:
+    """Load a checkpoint without running pickled code; a clear error for truncated or foreign files."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint '{path}' does not exist")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises many types for corrupt/unsafe files
+        raise UserError(
+            f"checkpoint '{path}' cannot be loaded safely (truncated, not a skingan checkpoint, "
+            f"or it holds arbitrary Python objects): {str(error).splitlines()[0][:200]}"
+        ) from error
+
+
+def remove_stale_temporaries(folder: str | Path) -> int:
+    """Delete temporary files an interrupted process left behind; return how many."""
+    count = 0
+    folder = Path(folder)
+    if folder.is_dir():
+        for tmp in folder.rglob(f"{TMP_PREFIX}*"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                count += 1
+    return count
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+
+
+def resolve_device(name: str = "auto") -> str:
+    """'auto' → cuda, mps or cpu; an explicit device that is not present is a user error."""
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available here; use --device auto or cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UserError("--device mps: no Apple MPS device is available here; use --device auto or cpu")
+    if name not in ("cpu", "cuda", "mps"):
+        raise UserError(f"--device {name!r}: accepted values are auto, cpu, cuda, mps")
+    return name
+
+
+def git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+            capture_output=True, text=True, timeout=5, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def environment_record(*, seed: int | None, device: str | None, extra: dict | None = None) -> dict:
+    """Versions, git commit, device, seed and command line: enough to say how a result was made."""
+    import importlib.metadata as metadata
+
+    versions = {}
+    for package in ("skingan", "torch", "torchvision", "numpy", "pandas", "pillow", "albumentations",
+                    "efficientnet_pytorch", "efficientnet-lite-pytorch", "piqa", "scikit-learn"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    record: dict[str, Any] = {
+        "command_line": [Path(sys.argv[0]).name, *sys.argv[1:]],
+        "cwd": str(Path.cwd()),
+        "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "seed": seed,
+        "device": device,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "hostname": platform.node(),
+        "cpu_count": os.cpu_count(),
+        "git_commit": git_commit(),
+        "versions": versions,
+    }
+    try:
+        import torch
+
+        record["torch_threads"] = torch.get_num_threads()
+        record["cuda"] = torch.version.cuda
+        if torch.cuda.is_available():
+            record["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    except ImportError:  # pragma: no cover
+        pass
+    if extra:
+        record.update(extra)
+    return record
+
+
+def init_run_dir(out: str | Path, *, config: Any = None, seed: int | None = None, device: str | None = None,
+                 resume: bool = False, extra: dict | None = None, marker: str = "config.yaml") -> Path:
+    """Create (or reopen with `resume`) a run folder and describe it before any work starts.
+
+    A folder that already holds a run is never silently overwritten: without `resume` it is an error.
+    """
+    from skingan.config import to_yaml
+
+    out = Path(out)
+    existing = out.is_dir() and (out / marker).exists()
+    if existing and not resume:
+        raise UserError(
+            f"'{out}' already holds a run; pass --resume to continue it, or choose another --out"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
+    if config is not None:
+        text = to_yaml(config) if not isinstance(config, dict) else _yaml_dump(config)
+        if existing and resume and (out / "config.yaml").exists():
+            atomic_write_text(out / "config.resumed.yaml", text)
+        else:
+            atomic_write_text(out / "config.yaml", text)
+    name = "environment.json" if not (existing and resume) else f"environment.resume-{int(time.time())}.json"
+    atomic_write_json(out / name, environment_record(seed=seed, device=device, extra=extra))
+    attach_log_file(out / "log.txt")
+    return out
+
+
+def _yaml_dump(data: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def attach_log_file(path: Path) -> None:
+    """Also write the `skingan` logger to `path` (appending, so resumed runs keep their history)."""
+    logger = logging.getLogger("skingan")
+    logger.setLevel(logging.INFO)
+    for handler in list(logger.handlers):
+        if isinstance(handler, logging.FileHandler):
+            logger.removeHandler(handler)
+            handler.close()
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)

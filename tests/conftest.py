@@ -67,3 +67,55 @@ def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str) -> 
 @pytest.fixture
 def skingan():
     return run_skingan
+
+
+def make_prepared_set(out: Path, images: list, targets: list[int], splits: list[str],
+                      sizes: tuple[int, ...] = (32, 64, 128), source: str = "test",
+                      image_ids: list[str] | None = None) -> Path:
+    """Write a prepared set (the `skingan prepare` format) from in-memory RGB PIL images.
+
+    For tests of later stages that need a small, known set without running `prepare`.
+    """
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    from skingan.data.prepared import write_prepared_set
+
+    ids = image_ids or [f"IMG_{i:05d}" for i in range(len(images))]
+    caches = {
+        size: np.stack([np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.LANCZOS))
+                        for im in images]).astype(np.uint8)
+        for size in sizes
+    }
+    metadata = pd.DataFrame({
+        "image_id": ids, "path": [f"{i}.jpg" for i in ids], "target": targets,
+        "diagnosis": ["melanoma" if t else "nevus" for t in targets],
+        "benign_malignant": ["malignant" if t else "benign" for t in targets],
+        "age": "", "sex": "", "anatomy": "", "patient_id": "", "lesion_id": "", "attribution": "",
+        "license": "", "source": source, "split": splits,
+    })
+    write_prepared_set(out, metadata, caches, {"source": source, "seed": 0, "resize": "squash"})
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_prepared(isic2017: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """160 real ISIC 2017 images (train 48+48, val 16+16, test 16+16 benign+melanoma), caches 32/64/128 px."""
+    import pandas as pd
+    from PIL import Image
+
+    labels = pd.read_csv(isic2017 / "labels.csv")
+    chosen = []
+    for split, per_class in (("train", 48), ("val", 16), ("test", 16)):
+        source_split = "val" if split == "val" else "train"
+        for target in (0, 1):
+            pool = labels[(labels["split"] == source_split) & (labels["target"] == target)]
+            pool = pool[~pool["isic_id"].isin([row[0] for row in chosen])]
+            for _, row in pool.sort_values("isic_id").head(per_class).iterrows():
+                chosen.append((row["isic_id"], row["image"], target, split))
+    images = [Image.open(isic2017 / image).convert("RGB") for _, image, _, _ in chosen]
+    return make_prepared_set(
+        tmp_path_factory.mktemp("tiny_prepared"), images, [c[2] for c in chosen], [c[3] for c in chosen],
+        source="isic2017-subset", image_ids=[c[0] for c in chosen],
+    )

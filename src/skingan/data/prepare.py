@@ -1,0 +1,395 @@
+"""The prepare pipeline: import → label filter → de-duplicate → decode once → reduce → split → caches.
+
+Each step is a small function over a pandas table; `prepare` chains them and writes the prepared set
+(see skingan.data.prepared for the on-disk contract).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from skingan.data.images import RESIZE_MODES, Decoded, decode_job, decode_pil
+from skingan.data.importers import SOURCES, TARGETS, Imported, ImportOptions, import_source
+from skingan.data.prepared import (
+    CLASS_NAMES,
+    METADATA_COLUMNS,
+    SPLITS,
+    cache_path,
+    is_prepared_set,
+    open_prepared,
+    write_prepared_set,
+)
+from skingan.data.splits import assign_splits, check_sizes, normalise_split_values
+from skingan.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger("skingan")
+
+EXTRA_COLUMNS = ("sha256", "width", "height")
+OWN_ENTRIES = {"prepare.json", "metadata.csv", "cache"}
+MIN_SIZE, MAX_SIZE = 8, 1024
+
+
+@dataclass
+class PrepareParams:
+    """Everything `skingan prepare` was asked to do (paths resolved)."""
+
+    source: str
+    out: Path
+    input: Path | None = None
+    target: str = "malignant"
+    sizes: list[int] = field(default_factory=lambda: [64, 128])
+    resize: str = "crop"
+    val_size: float = 0.15
+    test_size: float = 0.15
+    seed: int = 0
+    keep_split: str | None = None
+    splits_from: Path | None = None
+    reduce: int | None = None
+    max_ratio: float | None = None
+    draft: bool = True
+    strict: bool = False
+    force: bool = False
+    workers: int = 0  # 0: one per CPU (at most 8)
+    labels: Path | None = None
+    image_col: str = "image"
+    label_col: str = "target"
+    id_col: str | None = None
+    patient_col: str | None = None
+    lesion_col: str | None = None
+    n: int = 200
+
+    def recorded(self) -> dict[str, Any]:
+        """The parameters that decide the output (not where it goes or how many workers made it)."""
+        skip = {"out", "force", "workers", "strict"}
+        return {k: (str(v.resolve()) if isinstance(v, Path) else v) for k, v in asdict(self).items() if k not in skip}
+
+
+@dataclass
+class PrepareResult:
+    out: Path
+    hash: str
+    info: dict
+    reused: bool = False
+
+
+# ---------------------------------------------------------------- checks
+
+
+def validate(params: PrepareParams) -> None:
+    """Flag values that can be checked before touching any file."""
+    if params.source not in SOURCES:
+        raise UserError(f"--source {params.source!r} is not known; accepted: {', '.join(SOURCES)}")
+    if params.target not in TARGETS:
+        raise UserError(f"--target {params.target!r} is not known; accepted: {', '.join(TARGETS)}")
+    if params.resize not in RESIZE_MODES:
+        raise UserError(f"--resize {params.resize!r} is not known; accepted: {', '.join(RESIZE_MODES)}")
+    if not params.sizes:
+        raise UserError("--sizes needs at least one size, e.g. --sizes 64 128")
+    for size in params.sizes:
+        if not MIN_SIZE <= size <= MAX_SIZE:
+            raise UserError(f"--sizes {size}: each size must be between {MIN_SIZE} and {MAX_SIZE} pixels")
+    check_sizes(params.val_size, params.test_size)
+    if params.reduce is not None and params.reduce < 2:
+        raise UserError(f"--reduce {params.reduce}: must keep at least 2 images")
+    if params.max_ratio is not None and params.max_ratio <= 0:
+        raise UserError(f"--max-ratio {params.max_ratio}: must be > 0 (benign images per malignant image)")
+    if params.workers < 0:
+        raise UserError(f"--workers {params.workers}: must be ≥ 0 (0 = one per CPU)")
+    if params.source == "phantom" and params.n < 2:
+        raise UserError(f"--n {params.n}: phantom sets need at least 2 images")
+    if params.keep_split and params.splits_from:
+        raise UserError("--keep-split and --splits-from cannot be combined; pick one source of splits")
+    if params.splits_from is not None and not is_prepared_set(params.splits_from):
+        raise UserError(f"--splits-from '{params.splits_from}' is not a prepared set (no prepare.json)")
+    if params.input is not None and params.out.resolve() == params.input.resolve():
+        raise UserError(f"--out '{params.out}' is the --input folder; choose a separate folder for the prepared set")
+
+
+def input_fingerprint(imported: Imported) -> str:
+    """Cheap identity of the inputs: label files and every listed image's path, size and mtime."""
+    digest = hashlib.sha256()
+    paths = [*map(str, imported.files), *imported.table["path"]]
+    for path in paths:
+        try:
+            stat = os.stat(path) if path else None
+        except OSError:
+            stat = None
+        digest.update(f"{path}|{stat.st_size if stat else -1}|{stat.st_mtime_ns if stat else -1}\n".encode())
+    for image_id in sorted(imported.images):  # in-memory images (phantoms): their pixels
+        digest.update(image_id.encode() + imported.images[image_id].tobytes())
+    return digest.hexdigest()
+
+
+def check_out(out: Path, recorded: dict, fingerprint: str, force: bool) -> dict | None:
+    """The existing prepare.json when `out` already holds this exact set; raises when it holds another."""
+    if not out.exists():
+        return None
+    if not out.is_dir():
+        raise UserError(f"--out '{out}' exists and is not a folder")
+    if is_prepared_set(out):
+        try:
+            info = json.loads((out / "prepare.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            info = {}
+        same = info.get("parameters") == recorded and info.get("inputs", {}).get("fingerprint") == fingerprint
+        caches_ok = all(cache_path(out, s).is_file() for s in recorded["sizes"])
+        if same and caches_ok and not force:
+            return info
+        if not force:
+            changed = sorted(k for k in recorded if info.get("parameters", {}).get(k) != recorded[k])
+            what = f"different parameters ({', '.join(changed)})" if changed else "different input files"
+            raise UserError(f"--out '{out}' already holds a prepared set made with {what}; "
+                            "pass --force to replace it, or choose another --out")
+        return None
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in OWN_ENTRIES and not p.name.startswith("."))
+    if foreign and not force:
+        raise UserError(f"--out '{out}' is not empty and not a prepared set (it holds {', '.join(foreign[:3])}); "
+                        "choose an empty or new folder, or pass --force")
+    return None
+
+
+# ---------------------------------------------------------------- table steps
+
+
+def drop_unknown_labels(table: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
+    unknown = table["target"].isna()
+    dropped = [{"image_id": i, "label": lab} for i, lab in zip(table.loc[unknown, "image_id"],
+                                                                table.loc[unknown, "label"], strict=True)]
+    return table[~unknown].reset_index(drop=True), dropped
+
+
+def drop_duplicate_ids(table: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
+    repeated = table["image_id"].duplicated(keep="first")
+    dropped = [{"image_id": i, "reason": "same image_id listed again"} for i in table.loc[repeated, "image_id"]]
+    return table[~repeated].reset_index(drop=True), dropped
+
+
+def drop_duplicate_bytes(table: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
+    repeated = table["sha256"].duplicated(keep="first")
+    first = dict(zip(table.loc[~repeated, "sha256"], table.loc[~repeated, "image_id"], strict=True))
+    dropped = [{"image_id": i, "same_as": first[h]} for i, h in
+               zip(table.loc[repeated, "image_id"], table.loc[repeated, "sha256"], strict=True)]
+    return table[~repeated].reset_index(drop=True), dropped
+
+
+def cap_ratio(table: pd.DataFrame, max_ratio: float, rng: np.random.Generator) -> tuple[pd.DataFrame, int]:
+    """At most `max_ratio` benign images per malignant one (benign rows are dropped at random)."""
+    benign = np.flatnonzero(table["target"].to_numpy() == 0)
+    allowed = int(np.floor(max_ratio * int((table["target"] == 1).sum())))
+    if len(benign) <= allowed:
+        return table, 0
+    drop = rng.choice(benign, size=len(benign) - allowed, replace=False)
+    keep = np.setdiff1d(np.arange(len(table)), drop)
+    return table.iloc[keep].reset_index(drop=True), int(len(drop))
+
+
+def reduce_keep_ratio(table: pd.DataFrame, n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, int]:
+    """A random subset of n rows with the same class ratio (largest-remainder rounding)."""
+    if n >= len(table):
+        return table, 0
+    targets = table["target"].to_numpy()
+    classes = [np.flatnonzero(targets == c) for c in (0, 1)]
+    exact = [n * len(rows) / len(table) for rows in classes]
+    quota = [int(np.floor(e)) for e in exact]
+    for c in np.argsort([-(e - q) for e, q in zip(exact, quota, strict=True)])[: n - sum(quota)]:
+        quota[c] += 1
+    keep = np.sort(np.concatenate([rng.choice(rows, size=q, replace=False) for rows, q in
+                                   zip(classes, quota, strict=True)]))
+    return table.iloc[keep].reset_index(drop=True), len(table) - n
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def decode_all(table: pd.DataFrame, images: dict, sizes: list[int], resize: str, draft: bool,
+               workers: int) -> tuple[dict[int, np.ndarray], list[dict], list[str | None]]:
+    """Decode every row once (in parallel processes); returns caches, per-row facts and per-row errors."""
+    from tqdm import tqdm
+
+    n = len(table)
+    caches = {s: np.zeros((n, s, s, 3), dtype=np.uint8) for s in sizes}
+    facts: list[dict] = [{} for _ in range(n)]
+    errors: list[str | None] = [None] * n
+
+    def store(row: int, decoded: Decoded | None, reason: str | None) -> None:
+        if decoded is None:
+            errors[row] = reason or "unknown decoding error"
+            return
+        for s in sizes:
+            caches[s][row] = decoded.arrays[s]
+        facts[row] = {"sha256": decoded.sha256, "width": decoded.width, "height": decoded.height}
+
+    files = []
+    for row, (image_id, path) in enumerate(zip(table["image_id"], table["path"], strict=True)):
+        if image_id in images:
+            store(row, decode_pil(images[image_id], sizes, resize), None)
+        elif not path:
+            errors[row] = "no image file found for this id under --input"
+        else:
+            files.append(row)
+    jobs = [(table["path"].iat[row], sizes, resize, draft) for row in files]
+    workers = workers or default_workers()
+    bar = tqdm(total=len(jobs), desc="decoding", unit="img", disable=None, leave=False)
+    if workers <= 1 or len(jobs) < 16:
+        results = map(decode_job, jobs)
+        for row, (decoded, reason) in zip(files, results, strict=True):
+            store(row, decoded, reason)
+            bar.update()
+    else:
+        chunk = max(1, min(32, len(jobs) // (workers * 8)))
+        try:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for row, (decoded, reason) in zip(files, pool.map(decode_job, jobs, chunksize=chunk), strict=True):
+                    store(row, decoded, reason)
+                    bar.update()
+        except BrokenProcessPool as error:
+            raise UserError(f"a decoding process died (out of memory?) with --workers {workers}; "
+                            "try fewer, e.g. --workers 1") from error
+    bar.close()
+    return caches, facts, errors
+
+
+# ---------------------------------------------------------------- the pipeline
+
+
+def relative_path(path: str, root: Path | None) -> str:
+    if not path or root is None:
+        return path
+    try:
+        return Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+def kept_splits(table: pd.DataFrame, params: PrepareParams) -> tuple[pd.Series | None, bool]:
+    """The split column to keep (and whether to carve missing splits), from --keep-split or --splits-from."""
+    if params.keep_split:
+        return normalise_split_values(table["split"], params.keep_split), True
+    if params.splits_from is not None:
+        other = open_prepared(params.splits_from).metadata
+        mapping = dict(zip(other["image_id"], other["split"], strict=True))
+        if "sha256" in other.columns:
+            by_bytes = dict(zip(other["sha256"], other["split"], strict=True))
+            mapping.update({i: by_bytes[h] for i, h in zip(table["image_id"], table["sha256"], strict=True)
+                            if h in by_bytes and i not in mapping})
+        return table["image_id"].map(mapping).fillna(""), False
+    return None, True
+
+
+def build_metadata(table: pd.DataFrame, root: Path | None) -> pd.DataFrame:
+    metadata = table.copy()
+    metadata["path"] = [relative_path(p, root) if p else f"{s}:{i}" for p, s, i in
+                        zip(table["path"], table["source"], table["image_id"], strict=True)]
+    metadata["target"] = metadata["target"].astype(int)
+    return metadata[[*METADATA_COLUMNS, *EXTRA_COLUMNS]]
+
+
+def count_table(metadata: pd.DataFrame) -> dict[str, dict[str, int]]:
+    return {split: {name: int(((metadata["split"] == split) & (metadata["target"] == c)).sum())
+                    for c, name in enumerate(CLASS_NAMES)} for split in SPLITS}
+
+
+def prepare(params: PrepareParams) -> PrepareResult:
+    """Run the whole pipeline; returns where the set is, its hash and prepare.json's content."""
+    started = time.time()
+    validate(params)
+    options = ImportOptions(target=params.target, labels=params.labels, image_col=params.image_col,
+                            label_col=params.label_col, id_col=params.id_col, patient_col=params.patient_col,
+                            lesion_col=params.lesion_col, split_col=params.keep_split, n=params.n,
+                            seed=params.seed)
+    imported = import_source(params.source, params.input, options)
+    listed = len(imported.table)
+    recorded = params.recorded()
+    fingerprint = input_fingerprint(imported)
+    existing = check_out(params.out, recorded, fingerprint, params.force)
+    if existing is not None:
+        log.info("'%s' already holds this prepared set (same inputs and parameters); reusing it", params.out)
+        return PrepareResult(params.out, existing["hash"], existing, reused=True)
+
+    table, unknown = drop_unknown_labels(imported.table)
+    table, duplicate_ids = drop_duplicate_ids(table)
+    caches, facts, errors = decode_all(table, imported.images, params.sizes, params.resize, params.draft,
+                                       params.workers)
+    skipped = [{"image_id": i, "path": p, "reason": e} for i, p, e in
+               zip(table["image_id"], table["path"], errors, strict=True) if e]
+    if skipped and params.strict:
+        first = skipped[0]
+        raise UserError(f"{len(skipped)} image(s) could not be used (--strict), first: "
+                        f"'{first['path'] or first['image_id']}': {first['reason']}")
+    good = np.array([e is None for e in errors], dtype=bool)
+    for column in ("sha256", "width", "height"):
+        table[column] = [f.get(column, "") for f in facts]
+    table["_row"] = np.arange(len(table))
+    table = table[good].reset_index(drop=True)
+    table, duplicate_bytes = drop_duplicate_bytes(table)
+
+    rng = np.random.default_rng(params.seed)
+    capped = reduced = 0
+    if params.max_ratio is not None:
+        table, capped = cap_ratio(table, params.max_ratio, rng)
+    if params.reduce is not None:
+        table, reduced = reduce_keep_ratio(table, params.reduce, rng)
+    if table.empty or table["target"].nunique() < 2:
+        have = "no images" if table.empty else f"only class {CLASS_NAMES[int(table['target'].iat[0])]}"
+        raise UserError(f"--input '{params.input}': after filtering there are {have}; both benign and malignant "
+                        f"images are needed ({len(unknown)} unknown labels, {len(skipped)} unreadable files)")
+
+    kept, carve = kept_splits(table, params)
+    table["split"], split_info = assign_splits(table, val_size=params.val_size, test_size=params.test_size,
+                                               seed=params.seed, kept=kept, carve_missing=carve)
+    metadata = build_metadata(table, params.input)
+    rows = table["_row"].to_numpy()
+    unchanged = len(rows) == len(caches[params.sizes[0]]) and np.array_equal(rows, np.arange(len(rows)))
+    arrays = caches if unchanged else {s: caches[s][rows] for s in params.sizes}
+    del caches
+
+    info = {
+        "source": params.source,
+        "inputs": {"input": str(params.input.resolve()) if params.input else None,
+                   "files": [str(Path(f).resolve()) for f in imported.files[:20]],
+                   "rows_listed": listed, "fingerprint": fingerprint},
+        "parameters": recorded,
+        "seed": params.seed,
+        "counts": count_table(metadata),
+        "total": int(len(metadata)),
+        "skipped": skipped,
+        "dropped": {"unknown_label": unknown, "duplicate_id": duplicate_ids,
+                    "duplicate_bytes": duplicate_bytes, "by_source_rules": imported.dropped,
+                    "max_ratio": capped, "reduce": reduced},
+        "split": split_info,
+        "notes": imported.notes,
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "elapsed_s": round(time.time() - started, 2),
+        "workers": params.workers or default_workers(),
+    }
+    remove_stale_caches(params.out, params.sizes)
+    content_hash = write_prepared_set(params.out, metadata, arrays, info)
+    info["hash"] = content_hash
+    return PrepareResult(params.out, content_hash, info)
+
+
+def remove_stale_caches(out: Path, sizes: list[int]) -> None:
+    """With --force, caches of sizes no longer asked for would otherwise survive beside the new ones."""
+    folder = out / "cache"
+    if folder.is_dir():
+        for path in folder.glob("*.npy"):
+            if path.stem.isdigit() and int(path.stem) not in sizes:
+                path.unlink()

@@ -6,10 +6,15 @@ import argparse
 from pathlib import Path
 
 
-def add_common(parser: argparse.ArgumentParser, *, out_default: str | None, out_help: str) -> None:
-    """--out, --seed and --device: every subcommand takes them."""
+def add_common(parser: argparse.ArgumentParser, *, out_default: str | None, out_help: str,
+               out_required: bool | None = None) -> None:
+    """--out, --seed and --device: every subcommand takes them.
+
+    --out is required when it has no default, unless `out_required=False` (the command derives it).
+    """
+    required = out_default is None if out_required is None else out_required
     parser.add_argument("--out", type=Path, default=Path(out_default) if out_default else None,
-                        required=out_default is None, help=out_help)
+                        required=required, help=out_help)
     parser.add_argument("--seed", type=int, default=0, help="seed for every random choice")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                         help="where to compute; auto picks CUDA, then MPS, then CPU")

@@ -1,0 +1,1 @@
+"""Evaluating generators: feature extractors, distribution metrics, PIQA protocols, memorisation."""

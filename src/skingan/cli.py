@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
@@ -117,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         where = f" '{error.filename}'" if getattr(error, "filename", None) else ""
-        print(f"skingan {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
+        hint = ("; free some space (or choose another --out) and run the same command again: finished work is kept"
+                if error.errno in (errno.ENOSPC, errno.EDQUOT) else "")
+        print(f"skingan {args.command}: error: {error.strerror or error}{where}{hint}", file=sys.stderr)
         return 1
 
 

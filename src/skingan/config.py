@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
@@ -72,13 +73,38 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     raise UserError(f"config '{name_or_path}' not found: give a YAML path or one of: {known}")
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    pass
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load that refuses a key given twice in one mapping (PyYAML would silently keep the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *anchor' may be overridden by design
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, typing.Hashable) and key in seen:
+                line = key_node.start_mark.line + 1
+                raise DuplicateKeyError(f"key '{key}' is given twice (again at line {line}); keep one")
+            if isinstance(key, typing.Hashable):
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise UserError(f"cannot read config '{path}': {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise UserError(f"config '{path}' is not UTF-8 text ({error.reason} at byte {error.start})") from error
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except DuplicateKeyError as error:
+        raise UserError(f"config '{path}': {error}") from error
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -109,7 +135,7 @@ def from_dict(cls: type[T], data: dict, *, origin: str, prefix: str = "") -> T:
         raise UserError(f"{origin}: '{prefix.rstrip('.') or '(top)'}' must be a mapping, got {data!r}")
     hints = get_type_hints(cls)
     known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(known))
+    unknown = sorted(set(data) - set(known), key=str)  # YAML keys may be numbers too
     if unknown:
         raise UserError(
             f"{origin}: unknown key '{prefix}{unknown[0]}'; accepted keys here: {', '.join(sorted(known))}"
@@ -208,6 +234,8 @@ def convert(tp: Any, value: Any, f: dataclasses.Field | None, *, origin: str, ke
         if not isinstance(value, (int, float)):
             raise fail("a number")
         result = float(value)
+        if not math.isfinite(result):  # NaN passes every min/max comparison
+            raise fail("a finite number")
     elif tp is str:
         if not isinstance(value, str):
             raise fail("a string")
@@ -249,8 +277,13 @@ def _parse_override_value(raw: str, tp: Any) -> Any:
         if lowered in ("false", "no", "off", "0"):
             return False
         return raw
-    if get_origin(base) in (list, tuple) and "," in raw and not raw.strip().startswith("["):
-        return [yaml.safe_load(part) for part in raw.split(",")]
+    if get_origin(base) in (list, tuple) and raw.strip() and not raw.strip().startswith("["):
+        return [_yaml_value(part) for part in raw.split(",")]  # "64,128" and a lone "64" alike
+    return _yaml_value(raw)
+
+
+def _yaml_value(raw: str) -> Any:
+    """YAML's reading of one value ('3' → 3, 'null' → None); text YAML cannot read stays text for the type check."""
     try:
         return yaml.safe_load(raw)
     except yaml.YAMLError:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import logging
 import os
 import platform
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -31,6 +33,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, new_file_mode())  # mkstemp makes 0600 files: colleagues could not read a shared data set
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -41,6 +44,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+@functools.cache
+def new_file_mode() -> int:
+    """The mode open() would give a new file: 0666 less the umask (read once; umask() can only be read by setting it)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -135,6 +146,14 @@ def git_commit() -> str | None:
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
+_URL_USERINFO = re.compile(r"(?<=//)[^/@\s]+@")
+
+
+def redact_credentials(text: str) -> str:
+    """Hide credentials written into a URL (http://user:token@host/...) before it reaches a message or a record."""
+    return _URL_USERINFO.sub("***@", str(text))
+
+
 def environment_record(*, seed: int | None, device: str | None, extra: dict | None = None) -> dict:
     """Versions, git commit, device, seed and command line: enough to say how a result was made."""
     import importlib.metadata as metadata
@@ -147,7 +166,7 @@ def environment_record(*, seed: int | None, device: str | None, extra: dict | No
         except metadata.PackageNotFoundError:
             versions[package] = None
     record: dict[str, Any] = {
-        "command_line": [Path(sys.argv[0]).name, *sys.argv[1:]],
+        "command_line": [Path(sys.argv[0]).name, *map(redact_credentials, sys.argv[1:])],
         "cwd": str(Path.cwd()),
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seed": seed,

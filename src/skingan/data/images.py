@@ -142,6 +142,8 @@ def decode_file(path: str | Path, sizes: list[int], mode: str = "crop", draft: b
         raise DecodeError("is a directory, not an image file") from error
     except OSError as error:
         raise DecodeError(f"unreadable ({error.strerror or error})") from error
+    except ValueError as error:  # a NUL byte in a file name taken from a CSV
+        raise DecodeError(f"not a usable file name ({error})") from error
     return decode_bytes(data, sizes, mode, draft)
 
 

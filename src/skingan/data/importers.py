@@ -93,7 +93,7 @@ class Imported:
 
 def _norm(value: Any) -> str:
     text = "" if value is None else " ".join(str(value).replace("_", " ").strip().lower().split())
-    if re.fullmatch(r"[+-]?\d+\.0*", text):
+    if re.fullmatch(r"[+-]?\d+(\.0*)?", text):  # "1.0", "+1" → "1"
         text = text.split(".")[0].lstrip("+")
     return text
 
@@ -166,12 +166,28 @@ def index_images(root: Path) -> dict[str, Path]:
     return found
 
 
+def csv_separator(path: Path) -> str:
+    """',' unless the header has none and has ';' or tabs instead (spreadsheet exports in many locales)."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        header = handle.readline()
+    if "," not in header:
+        for separator in (";", "\t"):
+            if separator in header:
+                return separator
+    return ","
+
+
 def read_csv_strings(path: Path) -> pd.DataFrame:
+    """Every cell as text; a UTF-8 BOM is dropped, and ';' or tab separators are accepted."""
     import pandas as pd
 
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[]).fillna("")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8-sig",
+                           sep=csv_separator(path)).fillna("")
+    except UnicodeDecodeError as error:
+        raise UserError(f"'{path}' is not UTF-8 text ({error.reason} at byte {error.start}); "
+                        "save it as CSV UTF-8") from error
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise UserError(f"'{path}' is not a readable CSV file ({str(error).splitlines()[0]})") from error
 
 

@@ -40,13 +40,14 @@ from urllib3.util.retry import Retry
 
 from skingan.errors import UserError
 from skingan.runs import atomic_write_text, remove_stale_temporaries
+from skingan.runs import redact_credentials as redact
 
 log = logging.getLogger("skingan")
 
 DEFAULT_API_URL = "https://api.isic-archive.com/api/v2/"
 API_URL_ENV = "SKINGAN_ISIC_API_URL"
 BACKOFF_ENV = "SKINGAN_ISIC_BACKOFF"  # seconds; tests set it small so retries do not sleep long
-ISIC_ID = re.compile(r"^ISIC_\d{7}$")
+ISIC_ID = re.compile(r"^ISIC_\d{7}\Z")  # \Z: "$" would also accept a trailing newline
 LICENCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,39}$")
 ALLOWED_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 FIXED_COLUMNS = ("isic_id", "attribution", "copyright_license")
@@ -119,7 +120,7 @@ def build_session(policy: RetryPolicy, pool_size: int = 16) -> requests.Session:
 def resolve_api_url(url: str | None) -> str:
     url = (url or os.environ.get(API_URL_ENV) or DEFAULT_API_URL).strip()
     if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-        raise UserError(f"--api-url {url!r} is not an http(s) URL, e.g. {DEFAULT_API_URL}")
+        raise UserError(f"--api-url {redact(url)!r} is not an http(s) URL, e.g. {DEFAULT_API_URL}")
     return url if url.endswith("/") else url + "/"
 
 
@@ -157,18 +158,18 @@ class IsicClient:
         try:
             return self.session.get(url, params=params, timeout=self.policy.timeout)
         except requests.RequestException as error:
-            raise UserError(f"cannot reach the ISIC API at {url}: {_short(error)}") from error
+            raise UserError(f"cannot reach the ISIC API at {redact(url)}: {_short(error)}") from error
 
     def get_json(self, path_or_url: str, params: dict | None = None, what: str = "") -> Any:
         url = urljoin(self.api_url, path_or_url)
         response = self.get(url, params)
         if response.status_code != 200:
-            raise UserError(f"{what or url}: the ISIC API answered HTTP {response.status_code}: "
+            raise UserError(f"{what or redact(url)}: the ISIC API answered HTTP {response.status_code}: "
                             f"{_short(response.text)}")
         try:
             return response.json()
         except ValueError as error:
-            raise UserError(f"{what or url}: the server did not answer JSON (is --api-url an ISIC API v2 "
+            raise UserError(f"{what or redact(url)}: the server did not answer JSON (is --api-url an ISIC API v2 "
                             f"URL? v1 is gone): {_short(response.text)}") from error
 
     def check_collections(self, ids: list[int]) -> None:
@@ -176,7 +177,7 @@ class IsicClient:
             response = self.get(urljoin(self.api_url, f"collections/{cid}/"))
             if response.status_code == 404:
                 raise UserError(f"--collections: collection {cid} does not exist in the ISIC Archive "
-                                f"(list them at {self.api_url}collections/)")
+                                f"(list them at {redact(self.api_url)}collections/)")
             if response.status_code != 200:
                 raise UserError(f"--collections: checking collection {cid} failed with HTTP "
                                 f"{response.status_code}: {_short(response.text)}")
@@ -198,22 +199,22 @@ class IsicClient:
                                 "proliferations (Melanoma)\" (benign_malignant and diagnosis were removed)")
             if response.status_code != 200:
                 raise UserError(f"searching the ISIC API failed with HTTP {response.status_code} at "
-                                f"{response.url}: {_short(response.text)}")
+                                f"{redact(response.url)}: {_short(response.text)}")
             try:
                 page = response.json()
             except ValueError as error:
-                raise UserError(f"the ISIC API answered {response.url} with something that is not JSON (is "
+                raise UserError(f"the ISIC API answered {redact(response.url)} with something that is not JSON (is "
                                 f"--api-url an API v2 URL? v1 is gone): {_short(response.text)}") from error
             if not isinstance(page, dict) or not isinstance(page.get("results", []), list):
-                raise UserError(f"the ISIC API answered {response.url} with an unexpected page: {_short(page)}")
+                raise UserError(f"the ISIC API answered {redact(response.url)} with an unexpected page: {_short(page)}")
             yield page
             next_url = page.get("next")
             if next_url and next_url in seen_urls:
-                raise UserError(f"the ISIC API returned the same next page twice ({next_url}); stopping")
+                raise UserError(f"the ISIC API returned the same next page twice ({redact(next_url)}); stopping")
             if next_url:
                 seen_urls.add(next_url)
                 if urlsplit(next_url).scheme not in ("http", "https"):
-                    raise UserError(f"the ISIC API returned a non-http(s) next page URL {next_url!r}")
+                    raise UserError(f"the ISIC API returned a non-http(s) next page URL {redact(next_url)!r}")
             url, params = next_url, None
 
     def total_size(self, query: str, collections: list[int]) -> int | None:
@@ -356,7 +357,8 @@ def parse_record(raw: Any, file_kind: str = "full") -> ImageRecord:
 
 # --------------------------------------------------------------------------------------------------- transfers
 def _short(error: Any) -> str:
-    return " ".join(str(error).split())[:300]
+    return redact(" ".join(str(error).split())[:300])
+
 
 
 def _expected_total(response: requests.Response, offset: int) -> int | None:

@@ -6,11 +6,15 @@ Each step is a small function over a pandas table; `prepare` chains them and wri
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
@@ -32,6 +36,7 @@ from skingan.data.prepared import (
 )
 from skingan.data.splits import assign_splits, check_sizes, normalise_split_values
 from skingan.errors import UserError
+from skingan.runs import remove_stale_temporaries
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -126,7 +131,7 @@ def input_fingerprint(imported: Imported) -> str:
     for path in paths:
         try:
             stat = os.stat(path) if path else None
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL byte in a name from a CSV
             stat = None
         digest.update(f"{path}|{stat.st_size if stat else -1}|{stat.st_mtime_ns if stat else -1}\n".encode())
     for image_id in sorted(imported.images):  # in-memory images (phantoms): their pixels
@@ -219,6 +224,44 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+def init_decode_worker(parent: int) -> None:
+    """Decoding processes leave Ctrl-C to the parent, and end when the parent dies (even by SIGKILL).
+
+    A terminal's Ctrl-C reaches the whole process group: workers dying of it broke the pool and hung the parent;
+    and workers of a killed parent waited for work forever.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=exit_with_parent, args=(parent,), daemon=True, name="exit-with-parent").start()
+
+
+@contextlib.contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """Hold Ctrl-C back until the block is done, then raise it.
+
+    A KeyboardInterrupt between ProcessPoolExecutor forking its workers and starting its manager thread leaves
+    workers that nobody stops, and the interpreter waits for them forever at exit. (Blocking the signal with
+    pthread_sigmask is not enough: numpy's threads would still take it.) Forked workers inherit this handler
+    until their initializer ignores Ctrl-C.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+def exit_with_parent(parent: int, interval: float = 0.5) -> None:
+    while os.getppid() == parent:
+        time.sleep(interval)
+    os._exit(1)
+
+
 def decode_all(table: pd.DataFrame, images: dict, sizes: list[int], resize: str, draft: bool,
                workers: int) -> tuple[dict[int, np.ndarray], list[dict], list[str | None]]:
     """Decode every row once (in parallel processes); returns caches, per-row facts and per-row errors."""
@@ -255,14 +298,18 @@ def decode_all(table: pd.DataFrame, images: dict, sizes: list[int], resize: str,
             bar.update()
     else:
         chunk = max(1, min(32, len(jobs) // (workers * 8)))
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=init_decode_worker, initargs=(os.getpid(),))
         try:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for row, (decoded, reason) in zip(files, pool.map(decode_job, jobs, chunksize=chunk), strict=True):
-                    store(row, decoded, reason)
-                    bar.update()
+            with sigint_deferred():  # the workers are forked here
+                results = pool.map(decode_job, jobs, chunksize=chunk)
+            for row, (decoded, reason) in zip(files, results, strict=True):
+                store(row, decoded, reason)
+                bar.update()
         except BrokenProcessPool as error:
             raise UserError(f"a decoding process died (out of memory?) with --workers {workers}; "
                             "try fewer, e.g. --workers 1") from error
+        finally:  # on Ctrl-C: drop the queued images, wait only for the few being decoded
+            pool.shutdown(wait=True, cancel_futures=True)
     bar.close()
     return caches, facts, errors
 
@@ -322,6 +369,7 @@ def prepare(params: PrepareParams) -> PrepareResult:
     existing = check_out(params.out, recorded, fingerprint, params.force)
     if existing is not None:
         log.info("'%s' already holds this prepared set (same inputs and parameters); reusing it", params.out)
+        remove_stale_temporaries(params.out)  # a killed --force run may have left some beside the kept set
         return PrepareResult(params.out, existing["hash"], existing, reused=True)
 
     table, unknown = drop_unknown_labels(imported.table)
@@ -380,8 +428,8 @@ def prepare(params: PrepareParams) -> PrepareResult:
         "elapsed_s": round(time.time() - started, 2),
         "workers": params.workers or default_workers(),
     }
-    remove_stale_caches(params.out, params.sizes)
     content_hash = write_prepared_set(params.out, metadata, arrays, info)
+    remove_stale_caches(params.out, params.sizes)  # after: a failed write must leave the older set whole
     info["hash"] = content_hash
     return PrepareResult(params.out, content_hash, info)
 

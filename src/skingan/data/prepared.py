@@ -11,17 +11,19 @@ Later stages read only this folder; they never decode the original images.
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
 from skingan.errors import UserError
-from skingan.runs import atomic_path, atomic_write_json, atomic_write_text
+from skingan.runs import atomic_path, atomic_write_json, remove_stale_temporaries
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -94,7 +96,11 @@ class PreparedSet:
                     f"prepared set '{self.root}' has no {size}-px cache (it has: {have}); "
                     f"run 'skingan prepare ... --sizes {size}' to add it"
                 )
-            array = np.load(path, mmap_mode="r")
+            try:
+                array = np.load(path, mmap_mode="r")
+            except (ValueError, OSError, EOFError) as error:  # truncated, or not an .npy file at all
+                raise UserError(f"cache '{path}' is unreadable or truncated ({str(error)[:120]}); "
+                                "re-run 'skingan prepare'") from error
             if array.dtype != np.uint8 or array.ndim != 4 or array.shape[1:] != (size, size, 3) \
                     or array.shape[0] != len(self):
                 raise UserError(
@@ -150,31 +156,66 @@ def open_prepared(path: str | Path) -> PreparedSet:
         raise UserError(f"'{root / 'prepare.json'}' is unreadable or truncated; re-run 'skingan prepare'") from error
     if "hash" not in info:
         raise UserError(f"'{root / 'prepare.json'}' has no content hash; re-run 'skingan prepare'")
-    metadata = pd.read_csv(root / "metadata.csv", dtype={"image_id": str, "patient_id": str, "lesion_id": str},
-                           keep_default_na=False, na_values=[""])
+    try:
+        metadata = pd.read_csv(root / "metadata.csv", dtype={"image_id": str, "patient_id": str, "lesion_id": str},
+                               keep_default_na=False, na_values=[""])
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise UserError(f"'{root / 'metadata.csv'}' is unreadable or truncated ({str(error).splitlines()[0][:120]}); "
+                        "re-run 'skingan prepare'") from error
     missing = [c for c in ("image_id", "target", "split") if c not in metadata.columns]
     if missing:
         raise UserError(f"'{root / 'metadata.csv'}' lacks column(s) {', '.join(missing)}; re-run 'skingan prepare'")
+    check_metadata_values(metadata, root / "metadata.csv")
     return PreparedSet(root=root, info=info, metadata=metadata)
+
+
+def check_metadata_values(metadata: pd.DataFrame, path: Path) -> None:
+    """Targets must be 0/1 and splits train/val/test: anything else would be silently dropped or crash later."""
+    for column, accepted in (("target", (0, 1)), ("split", SPLITS)):
+        bad = ~metadata[column].isin(accepted)
+        if bad.any():
+            row = int(bad.to_numpy().argmax())
+            value = metadata[column].iat[row]
+            value = value.item() if isinstance(value, np.generic) else value
+            raise UserError(f"'{path}' row {row + 2}: {column} {value!r} is not one of "
+                            f"{', '.join(map(str, accepted))}; re-run 'skingan prepare'")
+
+
+def metadata_csv(metadata: pd.DataFrame) -> str:
+    """CSV text; every field is quoted when some text holds a carriage return, which the minimal quoting of
+    a '\n'-terminated CSV leaves bare and readers take for a line break (shifting rows against the caches)."""
+    bare_cr = any(metadata[c].map(lambda v: isinstance(v, str) and "\r" in v).any() for c in metadata.columns)
+    return metadata.to_csv(index=False, quoting=csv.QUOTE_ALL if bare_cr else csv.QUOTE_MINIMAL)
+
+
+class _PythonWriter:
+    """Makes np.save write through Python's file object: on a real file it calls ndarray.tofile, whose disk-full
+    error is a bare "N requested and M written" without errno ENOSPC. The bytes written are the same."""
+
+    def __init__(self, handle: BinaryIO):
+        self.write = handle.write
 
 
 def write_prepared_set(out: str | Path, metadata: pd.DataFrame, caches: dict[int, np.ndarray],
                        info: dict) -> str:
     """Write metadata.csv, the caches and prepare.json (last, so a half-written set is never 'prepared').
 
-    Returns the content hash (metadata + caches) recorded in prepare.json.
+    Every file is first written to a temporary name; only when all are complete is an older prepare.json
+    removed and the files renamed into place, so a failure while writing (disk full, Ctrl-C) leaves an older
+    set at `out` intact. Returns the content hash (metadata + caches) recorded in prepare.json.
     """
     out = Path(out)
     (out / "cache").mkdir(parents=True, exist_ok=True)
-    stale = out / "prepare.json"
-    if stale.exists():
-        stale.unlink()
+    remove_stale_temporaries(out)  # left by a run that was killed while writing
     for size, array in caches.items():
         if array.dtype != np.uint8 or array.shape[1:] != (size, size, 3) or array.shape[0] != len(metadata):
             raise ValueError(f"cache {size}: shape {array.shape} {array.dtype} does not match {len(metadata)} rows")
-        with atomic_path(cache_path(out, size)) as tmp, open(tmp, "wb") as handle:
-            np.save(handle, np.ascontiguousarray(array))
-    atomic_write_text(out / "metadata.csv", metadata.to_csv(index=False))
+    with contextlib.ExitStack() as renames:  # each atomic_path renames its file into place on exit
+        for size, array in caches.items():
+            with open(renames.enter_context(atomic_path(cache_path(out, size))), "wb") as handle:
+                np.save(_PythonWriter(handle), np.ascontiguousarray(array))
+        renames.enter_context(atomic_path(out / "metadata.csv")).write_bytes(metadata_csv(metadata).encode("utf-8"))
+        (out / "prepare.json").unlink(missing_ok=True)
     content = hash_files([out / "metadata.csv", *(cache_path(out, s) for s in sorted(caches))])
     record = {"format_version": FORMAT_VERSION, **info, "sizes": sorted(int(s) for s in caches), "hash": content}
     atomic_write_json(out / "prepare.json", record)

@@ -1,0 +1,1 @@
+"""The melanoma classifier: EfficientNet models, training, metrics, synthetic mixing and the study."""

@@ -1,0 +1,136 @@
+"""The augmentation study: a tiny real run gives the full table; re-runs skip finished cells; the statistics."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from conftest import assert_clean_error, make_prepared_set, run_skingan
+from skingan.classifier.experiment import conclusion_text, mean_ci, paired_differences, summarise
+from test_classifier_train import micro_prepared
+from test_synthetic_mixing import write_sample_folder
+
+TINY = ["--seeds", "2", "--set", "classifier.data.image_size=32", "--set", "classifier.train.epochs=1",
+        "--set", "classifier.train.batch_size=8", "--set", "classifier.eval.bootstrap=50",
+        "--set", "study.ratios=[0.5]", "--set", "study.conditions=[real-aug,synthetic,synthetic-only]"]
+
+
+@pytest.fixture(scope="module")
+def study(tiny_prepared, isic2017, tmp_path_factory):
+    """2 seeds × 3 conditions on 48 real images at 32 px, one synthetic source, one OOD set."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("study")
+    data = micro_prepared(tiny_prepared, root / "micro")
+    samples = write_sample_folder(root / "samples", data, per_class=8)
+    labels = pd.read_csv(isic2017 / "labels.csv")
+    rows = pd.concat([labels[(labels["split"] == "val") & (labels["target"] == t)].sort_values("isic_id").tail(6)
+                      for t in (0, 1)])
+    ood = make_prepared_set(root / "other-hospital", [Image.open(isic2017 / p) for p in rows["image"]],
+                            rows["target"].tolist(), ["test"] * len(rows), sizes=(32,), source="other")
+    out = root / "experiment"
+    args = ["experiment", "--config", "augmentation", "--data", data, "--out", out, "--synthetic", samples, "--ood", ood, *TINY]
+    first = run_skingan(*args)
+    assert first.returncode == 0, first.stderr
+    return {"out": out, "args": args, "first": first}
+
+
+@pytest.mark.slow
+def test_experiment_writes_the_full_table(study):
+    out = study["out"]
+    for name in ("config.yaml", "environment.json", "results.csv", "summary.csv", "summary.md", "paired.csv",
+                 "experiment.png", "conclusion.md", "experiment.json"):
+        assert (out / name).is_file(), name
+    conditions = ["real-aug", "synthetic-0.5", "synthetic-only"]
+    results = pd.read_csv(out / "results.csv")
+    assert len(results) == 3 * 2 * 2  # conditions × seeds × (test, ood)
+    assert set(results["test_set"]) == {"test", "ood:other-hospital"}
+    assert set(results["condition"]) == set(conditions)
+    assert results["auc"].between(0, 1).all() and (results.loc[results["test_set"] == "test", "n"] == 8).all()
+    assert (results.loc[results["test_set"] != "test", "n"] == 12).all()
+    synthetic = results[results["condition"] == "synthetic-0.5"]
+    assert (synthetic["synthetic_images"] == 16).all() and (synthetic["train_images"] == 48).all()
+    only = results[results["condition"] == "synthetic-only"]
+    assert (only["synthetic_images"] == 16).all() and (only["train_images"] == 16).all()
+    summary = pd.read_csv(out / "summary.csv")
+    assert len(summary) == 6 and (summary["seeds"] == 2).all()
+    reference = results[(results["condition"] == "real-aug") & (results["test_set"] == "test")]
+    row = summary[(summary["condition"] == "real-aug") & (summary["test_set"] == "test")].iloc[0]
+    assert row["auc"] == pytest.approx(reference["auc"].mean())
+    paired = pd.read_csv(out / "paired.csv")
+    assert len(paired) == 2 * 2 * 4  # conditions vs reference × test sets × metrics
+    assert "real-aug" not in set(paired["condition"])
+    text = (out / "conclusion.md").read_text()
+    assert "real-aug" in text and "pilot" in text
+    for condition in conditions:
+        assert condition in (out / "summary.md").read_text()
+        for seed in (0, 1):
+            assert (out / "cells" / condition / f"seed{seed}" / "checkpoints" / "best.pt").is_file()
+
+
+@pytest.mark.slow
+def test_rerun_skips_finished_cells_and_resumes_a_missing_one(study):
+    out = study["out"]
+    before = (out / "cells" / "real-aug" / "seed0" / "metrics.json").stat().st_mtime_ns
+    again = run_skingan(*study["args"])
+    assert again.returncode == 0, again.stderr
+    assert "6 cells (6 finished earlier, skipped)" in again.stdout
+    assert (out / "cells" / "real-aug" / "seed0" / "metrics.json").stat().st_mtime_ns == before
+    shutil.rmtree(out / "cells" / "synthetic-only" / "seed1")
+    (out / "cells" / "synthetic-0.5" / "seed1" / "ood-other-hospital-metrics.json").unlink()
+    third = run_skingan(*study["args"])
+    assert third.returncode == 0, third.stderr
+    assert "6 cells (4 finished earlier, skipped)" in third.stdout
+    assert len(pd.read_csv(out / "results.csv")) == 12
+    record = json.loads((out / "experiment.json").read_text())
+    assert sum(c["status"] == "ran" for c in record["cells"]) == 2
+
+
+@pytest.mark.slow
+def test_changed_settings_do_not_reuse_cells(study):
+    args = [a if a != "classifier.train.epochs=1" else "classifier.train.epochs=2" for a in study["args"]]
+    assert_clean_error(run_skingan(*args), "other settings")
+
+
+def test_mean_ci_is_the_t_interval():
+    values = np.array([0.81, 0.78, 0.84, 0.80])
+    mean, low, high = mean_ci(values, 0.95)
+    expected = stats.t.interval(0.95, 3, loc=values.mean(), scale=stats.sem(values))
+    assert mean == pytest.approx(values.mean()) and (low, high) == pytest.approx(expected)
+    assert np.isnan(mean_ci(np.array([0.8]))[1])
+
+
+def fake_results(effect: float, noise: float = 0.01, seeds: int = 5) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in range(seeds):
+        base = 0.8 + rng.normal(0, 0.03)
+        for condition, shift in (("real-aug", 0.0), ("synthetic-0.1", effect)):
+            row = {"condition": condition, "seed": seed, "test_set": "test"}
+            row.update({m: base + shift + rng.normal(0, noise) for m in
+                        ("auc", "balanced_accuracy", "sensitivity", "specificity")})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_paired_differences_match_scipy_and_the_conclusion_reads_them():
+    results = fake_results(effect=0.05)
+    paired = paired_differences(results, "real-aug")
+    auc = paired[paired["metric"] == "auc"].iloc[0]
+    a = results[results["condition"] == "synthetic-0.1"]["auc"].to_numpy()
+    b = results[results["condition"] == "real-aug"]["auc"].to_numpy()
+    assert auc["difference"] == pytest.approx((a - b).mean())
+    assert auc["p_value"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    clear = conclusion_text(paired, summarise(results), "real-aug", 5, 0.95)
+    assert "'synthetic-0.1' raised AUC by 0.05" in clear and "insufficient" not in clear
+    null = fake_results(effect=0.0, noise=0.03)
+    unclear = conclusion_text(paired_differences(null, "real-aug"), summarise(null), "real-aug", 5, 0.95)
+    assert "no detectable difference" in unclear and "insufficient" in unclear
+    single = fake_results(effect=0.05, seeds=1)
+    one = conclusion_text(paired_differences(single, "real-aug"), summarise(single), "real-aug", 1, 0.95)
+    assert "insufficient" in one and "single seed" in one

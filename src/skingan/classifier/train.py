@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ from skingan.config import to_dict
 from skingan.data.dataset import ConcatImageDataset, ImageArrayDataset, load_png_images, prepared_split
 from skingan.data.prepared import PreparedSet, open_prepared
 from skingan.data.transforms import build_eval_transform, build_transform
+from skingan.distributed import Dist, broadcast_flag, init_distributed
 from skingan.errors import UserError
 from skingan.runs import (
     atomic_torch_save,
@@ -42,47 +41,6 @@ log = logging.getLogger("skingan")
 
 EPOCH_COLUMNS = ("epoch", "train_loss", "val_loss", "val_auc", "lr", "seconds", "s_per_iteration",
                  "images_per_s", "best")
-
-
-# ----------------------------------------------------------------------------------------------- DDP
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world > 1
-
-
-def init_distributed(device: str) -> Dist:
-    """Under `torchrun` (WORLD_SIZE > 1) join the process group; otherwise a single process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device == "cuda" else "gloo")
-    state = Dist(rank=dist.get_rank(), world=world, local_rank=int(os.environ.get("LOCAL_RANK", "0")))
-    if not state.main:
-        log.setLevel(logging.WARNING)
-    return state
-
-
-def broadcast_flag(flag: bool, ddp: Dist) -> bool:
-    if not ddp.enabled:
-        return flag
-    import torch.distributed as dist
-
-    box = [flag]
-    dist.broadcast_object_list(box, src=0)
-    return bool(box[0])
 
 
 # -------------------------------------------------------------------------------------------- data

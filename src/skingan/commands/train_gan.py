@@ -30,13 +30,14 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(to_yaml(config), end="")
         return 0
-    from skingan.gan.train import setup_distributed, train
+    from skingan.distributed import init_distributed
+    from skingan.gan.train import train
     from skingan.runs import resolve_device
 
     device = resolve_device(args.device)
     result = train(config, args.data, args.out, seed=args.seed, device=device, resume=args.resume,
                    progress=not args.no_progress)
-    if setup_distributed(device).main:
+    if init_distributed(device).main:
         print(f"train-gan: {config.model.arch}{config.model.image_size} reached step {result.step} "
               f"({result.images_per_s:.1f} images/s); checkpoint {result.checkpoint}, samples in "
               f"{result.out / 'samples'}, metrics in {result.out / 'metrics.csv'}")

@@ -11,7 +11,6 @@ import contextlib
 import csv
 import logging
 import math
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from torch import nn
 from skingan import __version__
 from skingan.config import config_hash, to_dict
 from skingan.data.prepared import PreparedSet, open_prepared
+from skingan.distributed import Dist, barrier, init_distributed
 from skingan.errors import UserError
 from skingan.gan.augment import DiffAugment
 from skingan.gan.config import GANConfig
@@ -42,37 +42,6 @@ GRID_SEED_OFFSET = 0x5EED
 
 class TrainingStopped(UserError):
     """Non-finite or collapsed losses: the run stops and keeps its last good checkpoint."""
-
-
-# ----------------------------------------------------------------------------------------------- distributed
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed(device: str) -> Dist:
-    """Under torchrun (WORLD_SIZE > 1) join the process group: gloo on CPU, nccl on CUDA."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-    return Dist(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", 0)))
-
-
-def barrier(d: Dist) -> None:
-    if d.world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
 
 
 # ------------------------------------------------------------------------------------------------------- data
@@ -579,7 +548,7 @@ def train(config: GANConfig, data: str | Path, out: str | Path, *, seed: int = 0
     from tqdm import tqdm
 
     out = Path(out)
-    d = setup_distributed(device)
+    d = init_distributed(device)
     if not d.main:
         log.setLevel(logging.WARNING)
     dev = torch.device(f"cuda:{d.local_rank}" if device == "cuda" else device)

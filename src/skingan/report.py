@@ -282,9 +282,14 @@ def experiment_section(folder: Path) -> Section:
     section = Section(f"Augmentation experiment: {folder.name}")
     conclusion = folder / "conclusion.md"
     if conclusion.is_file():
-        section.text(conclusion.read_text(encoding="utf-8").strip())
+        section.markdown(conclusion.read_text(encoding="utf-8"))
+    summary_md = folder / "summary.md"
+    if summary_md.is_file():
+        section.markdown(summary_md.read_text(encoding="utf-8"))
     for name, title in (("summary.csv", "Mean and 95 % CI across seeds"),
                         ("paired.csv", "Paired difference vs real-aug (across seeds)")):
+        if name == "summary.csv" and summary_md.is_file():
+            continue
         if (folder / name).is_file():
             header, rows = _read_csv_rows(folder / name, limit=200)
             section.text(title + ":")

@@ -38,7 +38,7 @@ def test_quickstart_runs_every_stage_on_phantoms(quickstart):
     metrics = json.loads((out / "evaluation" / "metrics.json").read_text())
     assert metrics["fd"] > 0 and metrics["protocol"]["extractor"] == "lite0"
     summary = pd.read_csv(out / "experiment" / "summary.csv")
-    conditions = set(summary.iloc[:, 0].astype(str))
+    conditions = set(summary["condition"].astype(str))
     for expected in ("real-aug", "balanced", "synthetic-only"):
         assert any(expected in c for c in conditions), conditions
     assert (out / "experiment" / "conclusion.md").read_text().strip()

@@ -101,11 +101,12 @@ def write_samples(checkpoint: str | Path, out: str | Path, n: int, class_name: s
     from tqdm import tqdm
 
     from skingan.gan.train import save_png
-    from skingan.runs import atomic_write_json, atomic_write_text
+    from skingan.runs import atomic_write_json, atomic_write_text, remove_stale_temporaries
 
     out = Path(out)
-    if (out / "manifest.csv").exists():
+    if (out / "manifest.csv").exists() and (out / "sample.json").exists():
         raise UserError(f"'{out}' already holds samples (manifest.csv); choose another --out")
+    remove_stale_temporaries(out)  # PNGs cut short by a kill; the re-run rewrites every file
     G, meta = load_generator(checkpoint, device=device, use_ema=use_ema)
     names = list(meta["classes"]) if class_name in (None, "all") else [resolve_class(meta, class_name)]
     rows, counts = [], {}

@@ -1,0 +1,241 @@
+"""`skingan train-gan`, `sample` and `train-classifier` killed with SIGKILL at seeded random moments, then run
+again: the result equals an uninterrupted run (bitwise-identical GAN weights, identical sample files and checksums,
+identical classifier metrics), a half-written checkpoint is never loaded and no temporary file is left behind."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from conftest import assert_clean_error, make_prepared_set, run_skingan
+from reliability.test_kill_resume_prepare import kill_leftovers, start, wait_until
+from skingan.runs import TMP_PREFIX, safe_torch_load
+
+pytestmark = pytest.mark.slow
+
+GAN_STEPS = 12
+SAMPLE_N = 200
+TIMEOUT = 300  # seconds for any one subprocess
+
+
+@dataclass
+class Reference:
+    args: list[str]
+    out: Path
+    wall: float
+
+
+# ----------------------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def prepared(isic2017: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 real ISIC 2017 images at 32 px: train 10+10, val 5+5, test 5+5 (benign+melanoma)."""
+    labels = pd.read_csv(isic2017 / "labels.csv", dtype={"isic_id": str}).sort_values("isic_id")
+    rows, splits = [], []
+    for split, source, skip in (("train", "train", 0), ("val", "val", 0), ("test", "train", 10)):
+        for target in (0, 1):
+            chosen = labels[(labels["split"] == source) & (labels["target"] == target)].iloc[skip:skip + 10]
+            chosen = chosen.head(10 if split == "train" else 5)
+            rows += list(chosen.itertuples())
+            splits += [split] * len(chosen)
+    images = [Image.open(isic2017 / row.image).convert("RGB") for row in rows]
+    return make_prepared_set(tmp_path_factory.mktemp("stages") / "prepared", images, [int(r.target) for r in rows],
+                             splits, sizes=(32,), image_ids=[r.isic_id for r in rows])
+
+
+def gan_args(data: Path, out: Path) -> list[str]:
+    return ["train-gan", "--config", "gan-tiny32", "--data", str(data), "--device", "cpu", "--seed", "5",
+            "--set", f"train.steps={GAN_STEPS}", "--set", "train.sample_every=1000", "--set", "train.log_every=4",
+            "--out", str(out)]
+
+
+def sample_args(checkpoint: Path, out: Path) -> list[str]:
+    return ["sample", "--checkpoint", str(checkpoint), "--n", str(SAMPLE_N), "--batch-size", "16", "--seed", "3",
+            "--device", "cpu", "--out", str(out)]
+
+
+def classifier_args(data: Path, out: Path) -> list[str]:
+    return ["train-classifier", "--data", str(data), "--device", "cpu", "--seed", "2", "--set", "train.epochs=2",
+            "--set", "data.image_size=32", "--set", "train.batch_size=8", "--set", "eval.bootstrap=50",
+            "--out", str(out)]
+
+
+def make_reference(args: list[str]) -> Reference:
+    started = time.monotonic()
+    result = run_skingan(*args, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    return Reference(args, Path(args[-1]), time.monotonic() - started)
+
+
+@pytest.fixture(scope="module")
+def gan_reference(prepared: Path) -> Reference:
+    return make_reference(gan_args(prepared, prepared.parent / "gan"))
+
+
+@pytest.fixture(scope="module")
+def sample_reference(gan_reference: Reference) -> Reference:
+    return make_reference(sample_args(gan_reference.out / "checkpoints" / "last.pt",
+                                      gan_reference.out.parent / "samples"))
+
+
+@pytest.fixture(scope="module")
+def classifier_reference(prepared: Path) -> Reference:
+    return make_reference(classifier_args(prepared, prepared.parent / "classifier"))
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+def with_out(args: list[str], out: Path) -> list[str]:
+    return [*args[:-1], str(out)]
+
+
+def kill_when(args: list[str], logs: Path, ready: Callable[[subprocess.Popen], bool], delay: float) -> int:
+    """Start the command, wait until `ready`, sleep `delay`, SIGKILL it; returns its exit code."""
+    process = start(args, logs)
+    try:
+        assert wait_until(lambda: ready(process) or process.poll() is not None, TIMEOUT, 0.005), "never got ready"
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+    finally:
+        kill_leftovers(process)
+    return process.returncode
+
+
+def temporaries(out: Path) -> list[Path]:
+    return sorted(out.rglob(f"{TMP_PREFIX}*"))
+
+
+def checksums(out: Path) -> dict[str, str]:
+    """sha256 of every file below out by relative path (temporaries included: they must not be there)."""
+    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    first, second = safe_torch_load(a), safe_torch_load(b)
+    assert first["step"] == second["step"] == GAN_STEPS
+    for net in ("G", "D", "G_ema"):
+        assert first[net].keys() == second[net].keys()
+        for name, tensor in first[net].items():
+            assert torch.equal(tensor, second[net][name]), f"{net}.{name} differs"
+
+
+def metrics_without_timing(out: Path) -> dict:
+    metrics = json.loads((out / "metrics.json").read_text())
+    metrics.pop("train_seconds")
+    return metrics
+
+
+# ----------------------------------------------------------------------------------------------- train-gan
+@pytest.mark.parametrize("seed", [0, 1])
+def test_train_gan_killed_then_resumed_is_bitwise_identical(prepared, gan_reference, tmp_path, seed):
+    out = tmp_path / "gan"
+    args = with_out(gan_reference.args, out)
+    last = out / "checkpoints" / "last.pt"
+    delay = random.Random(seed).uniform(0.0, 0.15) * gan_reference.wall
+    code = kill_when(args, tmp_path / "logs", lambda p: last.is_file(), delay)
+    assert code in (-signal.SIGKILL, 0)
+    left = safe_torch_load(last)["step"]  # whatever the kill left is a whole, loadable checkpoint
+    print(f"train-gan seed {seed}: killed {delay:.2f} s after the first checkpoint at step {left} (exit {code})")
+    assert 0 < left <= GAN_STEPS
+    result = run_skingan(*args, "--resume", timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert_same_weights(last, gan_reference.out / "checkpoints" / "last.pt")
+    assert not temporaries(out)
+
+
+def test_train_gan_refuses_a_truncated_checkpoint(gan_reference, tmp_path):
+    out = tmp_path / "gan"
+    shutil.copytree(gan_reference.out, out)
+    last = out / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # what a non-atomic write cut short leaves
+    result = run_skingan(*with_out(gan_reference.args, out), "--set", f"train.steps={GAN_STEPS + 4}", "--resume",
+                         timeout=TIMEOUT)
+    assert_clean_error(result, "last.pt", "cannot be loaded")
+    assert len([line for line in result.stderr.splitlines() if "error:" in line]) == 1
+    sampled = run_skingan(*sample_args(last, tmp_path / "samples"), timeout=TIMEOUT)
+    assert_clean_error(sampled, "last.pt", "cannot be loaded")
+    assert not (tmp_path / "samples" / "manifest.csv").exists()
+
+
+# ----------------------------------------------------------------------------------------------- sample
+def png_count(out: Path) -> int:
+    folder = out / "malignant"
+    return sum(1 for _ in folder.glob("*.png")) if folder.is_dir() else 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sample_killed_then_rerun_is_identical(sample_reference, tmp_path, seed):
+    out = tmp_path / "samples"
+    args = with_out(sample_reference.args, out)
+    written = random.Random(seed).randint(1, SAMPLE_N // 2)
+    code = kill_when(args, tmp_path / "logs", lambda p: png_count(out) >= written, 0.0)
+    print(f"sample seed {seed}: killed after {png_count(out)} of {SAMPLE_N} images (exit {code})")
+    assert code in (-signal.SIGKILL, 0)
+    if code == -signal.SIGKILL:
+        assert not (out / "manifest.csv").exists()  # a killed folder is not read as a finished one
+    result = run_skingan(*args, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    expected = checksums(sample_reference.out)
+    found = {k: v for k, v in checksums(out).items() if not Path(k).name.startswith(TMP_PREFIX)}
+    assert found == expected  # same file set, same bytes (stale temporaries: the test below)
+    assert len(expected) == SAMPLE_N + 2
+
+
+def test_sample_refuses_a_finished_folder(sample_reference):
+    result = run_skingan(*sample_reference.args, timeout=TIMEOUT)
+    assert_clean_error(result, "already holds samples", "choose another --out")
+
+
+def test_sample_rerun_removes_the_temporary_of_a_png_cut_short(sample_reference, tmp_path):
+    out = tmp_path / "samples"
+    (out / "malignant").mkdir(parents=True)
+    source = sample_reference.out / "malignant" / "malignant_000007.png"
+    half = source.read_bytes()[: source.stat().st_size // 2]
+    (out / "malignant" / f"{TMP_PREFIX}malignant_000007.png.k1ll3d").write_bytes(half)  # SIGKILL inside save_png
+    result = run_skingan(*with_out(sample_reference.args, out), timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert checksums(out) == checksums(sample_reference.out)
+
+
+def test_sample_killed_between_manifest_and_record_is_completed(sample_reference, tmp_path):
+    out = tmp_path / "samples"
+    shutil.copytree(sample_reference.out, out)
+    (out / "sample.json").unlink()  # the state SIGKILL leaves right after the manifest's atomic rename
+    result = run_skingan(*with_out(sample_reference.args, out), timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert checksums(out) == checksums(sample_reference.out)
+
+
+# ----------------------------------------------------------------------------------------------- classifier
+def test_train_classifier_killed_then_resumed_gives_the_same_metrics(classifier_reference, tmp_path):
+    out = tmp_path / "classifier"
+    args = with_out(classifier_reference.args, out)
+    last = out / "checkpoints" / "last.pt"
+    delay = random.Random(7).uniform(0.0, 0.05) * classifier_reference.wall  # lands in epoch 2
+    code = kill_when(args, tmp_path / "logs", lambda p: last.is_file(), delay)
+    print(f"train-classifier: killed {delay:.2f} s after the epoch-1 checkpoint (exit {code})")
+    assert code == -signal.SIGKILL, "the run finished before the kill"
+    assert not (out / "metrics.json").exists()
+    assert safe_torch_load(last)["epoch"] == 1  # the checkpoint left behind is whole
+    result = run_skingan(*args, "--resume", timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    reference = classifier_reference.out
+    assert metrics_without_timing(out) == metrics_without_timing(reference)
+    assert (out / "predictions.csv").read_bytes() == (reference / "predictions.csv").read_bytes()
+    timing = ["seconds", "s_per_iteration", "images_per_s"]
+    assert pd.read_csv(out / "epochs.csv").drop(columns=timing).equals(
+        pd.read_csv(reference / "epochs.csv").drop(columns=timing))
+    assert not temporaries(out)

@@ -140,7 +140,8 @@ def run_quickstart(out: Path, source: str = "phantom", input_dir: Path | None = 
              "phantom": source == "phantom", "commands": [], "stages": {}}
     total = len(stages) + 1
     for number, stage in enumerate(stages, start=1):
-        argv = stage.command()
+        command = stage.command()
+        argv = list(command)
         if stage.done_marker.exists():
             log.info("[%d/%d] %s: already done, reusing %s", number, total, stage.name, stage.done_marker.parent)
         else:
@@ -153,7 +154,7 @@ def run_quickstart(out: Path, source: str = "phantom", input_dir: Path | None = 
                 raise UserError(f"stage '{stage.name}' failed (exit {code}); fix the cause above and run the "
                                 "same quickstart command again to resume")
             state["stages"][stage.name] = {"seconds": round(time.monotonic() - started, 1)}
-        state["commands"].append("skingan " + shlex.join(stage.command()))
+        state["commands"].append("skingan " + shlex.join(command))
         atomic_write_json(state_path, state)
     log.info("[%d/%d] report", total, total)
     report = write_report(out)

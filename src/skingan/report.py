@@ -29,7 +29,6 @@ class Block:
     rows: list[list[str]] = field(default_factory=list)
     header: list[str] = field(default_factory=list)
     png: bytes = b""
-    source: Path | None = None
 
 
 @dataclass
@@ -45,7 +44,7 @@ class Section:
 
     def figure(self, path: Path, caption: str) -> None:
         if path.is_file() and path.stat().st_size > 0:
-            self.blocks.append(Block("figure", text=caption, png=path.read_bytes(), source=path))
+            self.blocks.append(Block("figure", text=caption, png=path.read_bytes()))
 
     def figure_bytes(self, png: bytes, caption: str) -> None:
         self.blocks.append(Block("figure", text=caption, png=png))
@@ -406,7 +405,7 @@ def render_html(title: str, sections: list[Section]) -> str:
     return "\n".join(parts)
 
 
-def render_markdown(title: str, sections: list[Section], out_dir: Path) -> tuple[str, dict[str, bytes]]:
+def render_markdown(title: str, sections: list[Section]) -> tuple[str, dict[str, bytes]]:
     """Markdown text plus the figure files it links to (written beside it under report_files/)."""
     lines = [f"# {title}", ""]
     files: dict[str, bytes] = {}
@@ -442,7 +441,7 @@ def write_report(root: Path, out: Path | None = None) -> Path:
     sections = build_sections(root)
     title = f"skingan report: {root.resolve().name}"
     atomic_write_text(out, render_html(title, sections))
-    markdown, files = render_markdown(title, sections, out.parent)
+    markdown, files = render_markdown(title, sections)
     for name, data in files.items():
         atomic_write_bytes(out.parent / name, data)
     atomic_write_text(out.with_suffix(".md"), markdown)

@@ -30,6 +30,7 @@ STAGE_ORDER = [
 ]
 
 DEBUG_ENV = "SKINGAN_DEBUG"
+DEFAULT_RESUME_HINT = "Run the same command again to resume (finished work is kept)."
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -84,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
         module.add_arguments(sub)
-        sub.set_defaults(_run=module.run)
+        sub.set_defaults(_run=module.run, _resume_hint=getattr(module, "RESUME_HINT", DEFAULT_RESUME_HINT))
     return parser
 
 
@@ -108,17 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skingan {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(
-            f"\nskingan {args.command}: interrupted. Run the same command again to resume "
-            "(finished work is kept).",
-            file=sys.stderr,
-        )
+        hint = getattr(args, "_resume_hint", DEFAULT_RESUME_HINT)
+        print(f"\nskingan {args.command}: interrupted. {hint}", file=sys.stderr)
         return 130
     except OSError as error:
         if debug:
             traceback.print_exc()
         where = f" '{error.filename}'" if getattr(error, "filename", None) else ""
-        hint = ("; free some space (or choose another --out) and run the same command again: finished work is kept"
+        resume = getattr(args, "_resume_hint", DEFAULT_RESUME_HINT)
+        hint = (f"; free some space (or choose another --out), then {resume[0].lower()}{resume[1:]}"
                 if error.errno in (errno.ENOSPC, errno.EDQUOT) else "")
         print(f"skingan {args.command}: error: {error.strerror or error}{where}{hint}", file=sys.stderr)
         return 1

@@ -126,7 +126,9 @@ def load_config(cls: type[T], source: str | Path | None = None, overrides: list[
         data = read_yaml(path)
     config = from_dict(cls, data, origin=origin)
     for override in overrides or []:
-        config = apply_override(config, override)
+        config = apply_override(config, override, check=False)
+    if overrides:  # cross-field rules judge the final config, so the order of --set flags does not matter
+        run_checks(config, origin="--set")
     return config
 
 
@@ -290,8 +292,12 @@ def _yaml_value(raw: str) -> Any:
         return raw
 
 
-def apply_override(config: T, override: str) -> T:
-    """Apply one `section.key=value` to a config; the value is converted to the field's type."""
+def apply_override(config: T, override: str, *, check: bool = True) -> T:
+    """Apply one `section.key=value` to a config; the value is converted to the field's type.
+
+    With `check=False` the cross-field rules (`check()` methods) are left to the caller, who runs them once
+    after the last override; types and ranges are always checked.
+    """
     origin = "--set"
     if "=" not in override:
         raise UserError(f"--set '{override}': expected KEY=VALUE, e.g. --set train.steps=500")
@@ -319,7 +325,8 @@ def apply_override(config: T, override: str) -> T:
     new_leaf = dataclasses.replace(leaf_parent, **{parts[-1]: value})
     for depth in range(len(parts) - 2, -1, -1):
         new_leaf = dataclasses.replace(targets[depth], **{parts[depth]: new_leaf})
-    run_checks(new_leaf, origin=origin)
+    if check:
+        run_checks(new_leaf, origin=origin)
     return typing.cast(T, new_leaf)
 
 

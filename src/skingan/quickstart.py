@@ -1,12 +1,15 @@
 """The whole study in one command: each stage is a `skingan` subcommand, run in order and resumable.
 
-A stage is skipped when the file it finishes with exists; a GAN run that was interrupted resumes from its
-checkpoint, and the experiment skips finished (condition, seed) cells. The commands are recorded in
-`quickstart.json`, so the report can say exactly how to reproduce the run.
+A stage is skipped when its result is complete (the file it writes last exists; for train-gan the checkpoint
+reached every step, for the experiment experiment.json says finished); a GAN run that was interrupted resumes
+from its checkpoint, and the experiment skips finished (condition, seed) cells. The commands, and each stage's
+status (running, done, reused), are recorded in `quickstart.json`, so the report can say exactly how to
+reproduce the run.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import shlex
@@ -58,9 +61,35 @@ class Stage:
     done_marker: Path
     resume_flag: str | None = None
     resume_marker: Path | None = None
+    finished: Callable[[], bool] | None = None  # a stricter completion test than the marker's existence
 
     def command(self) -> list[str]:
         return list(self.argv() if callable(self.argv) else self.argv)
+
+    def done(self) -> bool:
+        return self.done_marker.exists() and (self.finished is None or self.finished())
+
+
+def gan_reached(checkpoint: Path, steps: int) -> Callable[[], bool]:
+    """train-gan writes loss_curves.png even when interrupted: done means the checkpoint reached every step."""
+    def check() -> bool:
+        from skingan.runs import safe_torch_load
+
+        try:
+            return int(safe_torch_load(checkpoint).get("step", -1)) >= steps
+        except UserError:
+            return False
+    return check
+
+
+def experiment_finished(record: Path) -> Callable[[], bool]:
+    """experiment.json says finished only after every cell, table and figure is written."""
+    def check() -> bool:
+        try:
+            return bool(json.loads(record.read_text(encoding="utf-8")).get("finished"))
+        except (OSError, ValueError):
+            return False
+    return check
 
 
 def samples_per_class(prepared: Path, ratio: float, minimum: int) -> int:
@@ -103,13 +132,14 @@ def plan(out: Path, source: str, input_dir: Path | None, budget: Budget, seed: i
          "--set", "model.ngf=32", "--set", "model.ndf=32",
          "--set", f"train.checkpoint_every={max(10, budget.gan_steps // 6)}",
          "--set", f"train.sample_every={max(10, budget.gan_steps // 4)}", *common],
-        gan / "loss_curves.png", resume_flag="--resume", resume_marker=gan / "checkpoints" / "last.pt"))
+        gan / "loss_curves.png", resume_flag="--resume", resume_marker=gan / "checkpoints" / "last.pt",
+        finished=gan_reached(gan / "checkpoints" / "last.pt", budget.gan_steps)))
     stages.append(Stage(
         "sample",
         lambda: ["sample", "--checkpoint", str(gan / "checkpoints" / "last.pt"),
                  "--n", str(samples_per_class(prepared, SYNTHETIC_RATIO, budget.samples)), "--class", "all",
                  "--out", str(samples), *common],
-        samples / "manifest.csv"))
+        samples / "sample.json"))  # written after manifest.csv: a folder killed between is finished by a re-run
     stages.append(Stage(
         "evaluate-gan",
         lambda: ["evaluate-gan", "--samples", str(samples), "--data", str(prepared), "--class", "malignant",
@@ -123,41 +153,83 @@ def plan(out: Path, source: str, input_dir: Path | None, budget: Budget, seed: i
          "--set", "study.conditions=real-aug,synthetic,balanced,synthetic-only", "--set", f"study.ratios={SYNTHETIC_RATIO}",
          "--set", f"classifier.train.epochs={budget.epochs}", "--set", "classifier.data.image_size=64",
          "--set", "classifier.eval.bootstrap=200", *common],
-        out / "experiment" / "conclusion.md"))
+        out / "experiment" / "conclusion.md", finished=experiment_finished(out / "experiment" / "experiment.json")))
     return stages
+
+
+def run_stage(stage: Stage, argv: list[str]) -> None:
+    """Run one stage in this process. Ctrl-C and OSError reach the quickstart command itself, so its single
+    message says to run the quickstart again (not the stage's own resume hint)."""
+    from skingan.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    try:
+        code = int(args._run(args) or 0)
+    except UserError as error:
+        raise UserError(f"stage '{stage.name}' (skingan {args.command}): {error}; then run the same quickstart "
+                        "command again to resume") from error
+    if code != 0:
+        raise UserError(f"stage '{stage.name}' failed (exit {code}); fix the cause above and run the "
+                        "same quickstart command again to resume")
+
+
+def resume_arguments(stage: Stage) -> list[str]:
+    """--resume when the stage left a checkpoint; a run folder killed before its first checkpoint holds
+    nothing to resume (only its description), so it is cleared and the stage starts again."""
+    if stage.resume_flag is None or stage.resume_marker is None:
+        return []
+    if stage.resume_marker.exists():
+        return [stage.resume_flag]
+    folder = stage.done_marker.parent
+    if (folder / "config.yaml").exists():
+        import shutil
+
+        log.info("%s: '%s' was stopped before its first checkpoint; starting it again", stage.name, folder)
+        shutil.rmtree(folder)
+    return []
+
+
+def previous_stages(state_path: Path) -> dict:
+    try:
+        return dict(json.loads(state_path.read_text(encoding="utf-8")).get("stages") or {})
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def run_quickstart(out: Path, source: str = "phantom", input_dir: Path | None = None, minutes: float = 1.0,
                    seed: int = 0, device: str = "auto") -> Path:
-    from skingan.cli import main as skingan_main
     from skingan.report import write_report
+    from skingan.runs import remove_stale_temporaries
 
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)  # files a killed stage or record write left; the stages below redo their work
     budget = Budget.scaled(minutes)
     stages = plan(out, source, input_dir, budget, seed, device)
     state_path = out / "quickstart.json"
+    earlier = previous_stages(state_path)
     state = {"source": source, "minutes": minutes, "seed": seed, "budget": budget.__dict__,
              "phantom": source == "phantom", "commands": [], "stages": {}}
     total = len(stages) + 1
     for number, stage in enumerate(stages, start=1):
         command = stage.command()
         argv = list(command)
-        if stage.done_marker.exists():
+        if stage.done():
             log.info("[%d/%d] %s: already done, reusing %s", number, total, stage.name, stage.done_marker.parent)
+            state["stages"][stage.name] = {**earlier.get(stage.name, {}), "status": "done", "reused": True}
         else:
-            if stage.resume_flag and stage.resume_marker is not None and stage.resume_marker.exists():
-                argv.append(stage.resume_flag)
+            argv += resume_arguments(stage)
             log.info("[%d/%d] %s: skingan %s", number, total, stage.name, shlex.join(argv))
+            state["stages"][stage.name] = {"status": "running"}
+            atomic_write_json(state_path, state)
             started = time.monotonic()
-            code = skingan_main(argv)
-            if code != 0:
-                raise UserError(f"stage '{stage.name}' failed (exit {code}); fix the cause above and run the "
-                                "same quickstart command again to resume")
-            state["stages"][stage.name] = {"seconds": round(time.monotonic() - started, 1)}
+            run_stage(stage, argv)
+            state["stages"][stage.name] = {"status": "done", "reused": False,
+                                           "seconds": round(time.monotonic() - started, 1)}
         state["commands"].append("skingan " + shlex.join(command))
         atomic_write_json(state_path, state)
     log.info("[%d/%d] report", total, total)
     report = write_report(out)
     state["commands"].append(f"skingan report {shlex.quote(str(out))}")
+    state["stages"]["report"] = {"status": "done", "reused": False}
     atomic_write_json(state_path, state)
     return report

@@ -80,14 +80,18 @@ def safe_torch_load(path: str | Path, map_location: Any = "cpu") -> Any:
     import torch
 
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"checkpoint '{path}' is a folder, not a checkpoint file; pass a file such as "
+                        f"'{path / 'checkpoints' / 'last.pt'}'")
     if not path.is_file():
         raise UserError(f"checkpoint '{path}' does not exist")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types for corrupt/unsafe files
+        detail = "the file is empty" if path.stat().st_size == 0 else (str(error).splitlines() or [repr(error)])[0]
         raise UserError(
             f"checkpoint '{path}' cannot be loaded safely (truncated, not a skingan checkpoint, "
-            f"or it holds arbitrary Python objects): {str(error).splitlines()[0][:200]}"
+            f"or it holds arbitrary Python objects): {detail[:200]}"
         ) from error
 
 
@@ -226,6 +230,22 @@ def _yaml_dump(data: dict) -> str:
     return yaml.safe_dump(data, sort_keys=False)
 
 
+class RunLogHandler(logging.FileHandler):
+    """The run folder's log.txt. When it cannot be written (a full disk), it says so in one line and stops,
+    instead of logging's default of a traceback on stderr for every later message."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            super().handleError(record)
+            return
+        logging.getLogger("skingan").removeHandler(self)
+        with contextlib.suppress(OSError):
+            self.close()
+        print(f"skingan: warning: cannot write {self.baseFilename} ({error.strerror or error}); the log "
+              "continues on the terminal only", file=sys.stderr)
+
+
 def attach_log_file(path: Path) -> None:
     """Also write the `skingan` logger to `path` (appending, so resumed runs keep their history)."""
     logger = logging.getLogger("skingan")
@@ -234,6 +254,6 @@ def attach_log_file(path: Path) -> None:
         if isinstance(handler, logging.FileHandler):
             logger.removeHandler(handler)
             handler.close()
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = RunLogHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger.addHandler(handler)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import shutil
 import signal
@@ -238,4 +239,77 @@ def test_train_classifier_killed_then_resumed_gives_the_same_metrics(classifier_
     timing = ["seconds", "s_per_iteration", "images_per_s"]
     assert pd.read_csv(out / "epochs.csv").drop(columns=timing).equals(
         pd.read_csv(reference / "epochs.csv").drop(columns=timing))
+    assert not temporaries(out)
+
+
+# ----------------------------------------------------------------------------------------------- Ctrl-C
+def ctrl_c_when(args: list[str], logs: Path, ready: Callable[[], bool], sig: int = signal.SIGINT) -> tuple[int, str]:
+    """Start the command, wait until `ready`, press Ctrl-C (SIGINT to the process group, as a terminal does; or
+    SIGTERM to the group, as a batch scheduler does before its SIGKILL)."""
+    process = start(args, logs)
+    try:
+        assert wait_until(lambda: ready() or process.poll() is not None, TIMEOUT, 0.005), "never got ready"
+        os.killpg(process.pid, sig)
+        process.wait(timeout=60)
+    finally:
+        kill_leftovers(process)
+    return process.returncode, (logs / "stderr.txt").read_text()
+
+
+def assert_interrupted(code: int, stderr: str, hint: str) -> None:
+    assert code == 130, stderr
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if "interrupted" in line]
+    assert len(lines) == 1 and hint in lines[0], stderr
+
+
+def logged_steps(out: Path) -> int:
+    try:
+        return len((out / "metrics.csv").read_text().splitlines()) - 1
+    except OSError:
+        return 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_train_gan_ctrl_c_saves_the_current_step_and_resumes_bitwise(gan_reference, tmp_path, sig):
+    out = tmp_path / "gan"
+    # no periodic checkpoint before the end: whatever --resume finds was written on the signal itself
+    args = [*with_out(gan_reference.args, out), "--set", "train.checkpoint_every=1000", "--set", "train.log_every=1"]
+    code, stderr = ctrl_c_when(args, tmp_path / "logs", lambda: logged_steps(out) >= 3, sig)
+    assert_interrupted(code, stderr, "Add --resume to the same command")
+    saved = safe_torch_load(out / "checkpoints" / "last.pt")["step"]
+    print(f"train-gan {sig.name}: after {logged_steps(out)} logged steps; checkpoint saved at step {saved}")
+    assert 3 <= saved < GAN_STEPS and "saved" in stderr and f"step {saved}" in stderr
+    refused = run_skingan(*args, timeout=TIMEOUT)  # without --resume the run folder is protected
+    assert_clean_error(refused, "--resume")
+    result = run_skingan(*args, "--resume", timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert_same_weights(out / "checkpoints" / "last.pt", gan_reference.out / "checkpoints" / "last.pt")
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert metrics["step"].tolist() == list(range(1, GAN_STEPS + 1))  # no row lost or repeated across the stop
+    assert not temporaries(out)
+
+
+def test_sample_ctrl_c_then_rerun_is_identical(sample_reference, tmp_path):
+    out = tmp_path / "samples"
+    args = with_out(sample_reference.args, out)
+    code, stderr = ctrl_c_when(args, tmp_path / "logs", lambda: png_count(out) >= 20)
+    assert_interrupted(code, stderr, "Run the same command again")
+    assert not (out / "manifest.csv").exists() and not temporaries(out)
+    result = run_skingan(*args, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert checksums(out) == checksums(sample_reference.out)
+
+
+def test_train_classifier_ctrl_c_then_resume_gives_the_same_metrics(classifier_reference, tmp_path):
+    out = tmp_path / "classifier"
+    args = with_out(classifier_reference.args, out)
+    last = out / "checkpoints" / "last.pt"
+    code, stderr = ctrl_c_when(args, tmp_path / "logs", last.is_file)
+    assert_interrupted(code, stderr, "Add --resume to the same command")
+    assert not (out / "metrics.json").exists() and safe_torch_load(last)["epoch"] == 1
+    result = run_skingan(*args, "--resume", timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert metrics_without_timing(out) == metrics_without_timing(classifier_reference.out)
+    assert (out / "predictions.csv").read_bytes() == (classifier_reference.out / "predictions.csv").read_bytes()
     assert not temporaries(out)

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from skingan.classifier.config import ClassifierConfig
 from skingan.config import setting, to_dict
 from skingan.data.prepared import open_prepared
 from skingan.errors import UserError
-from skingan.runs import atomic_write_json, atomic_write_text, attach_log_file, init_run_dir
+from skingan.runs import atomic_write_json, atomic_write_text, attach_log_file, init_run_dir, safe_torch_load
 
 log = logging.getLogger("skingan")
 
@@ -151,6 +152,20 @@ def cell_done(cell: Cell, out: Path, ood_names: list[str]) -> bool:
         (folder / f"ood-{name}-metrics.json").is_file() for name in ood_names)
 
 
+def resumable(folder: Path) -> bool:
+    """Whether an unfinished cell can continue from checkpoints/last.pt: it loads and best.pt holds the epoch
+    last.pt names as best. A kill between an epoch's two checkpoint writes breaks that (best.pt behind, ahead
+    or missing, whichever is written first); such a cell is trained again rather than scored from a wrong
+    best.pt."""
+    last, best = folder / "checkpoints" / "last.pt", folder / "checkpoints" / "best.pt"
+    if not last.is_file():
+        return True  # nothing to resume: training starts at epoch 1
+    try:
+        return best.is_file() and safe_torch_load(best)["epoch"] == safe_torch_load(last)["best_epoch"]
+    except (UserError, KeyError, TypeError):
+        return False
+
+
 def run_cell(cell: Cell, data: Path, out: Path, ood: dict[str, Path], device: str, study: StudyConfig) -> None:
     """Train one cell (resuming if it was interrupted) and score it on every OOD set."""
     from skingan.classifier.evaluate import evaluate_checkpoint
@@ -158,6 +173,10 @@ def run_cell(cell: Cell, data: Path, out: Path, ood: dict[str, Path], device: st
 
     folder = cell.folder(out)
     if not (folder / "metrics.json").is_file():
+        if not resumable(folder):
+            log.warning("cell %s seed %d: its checkpoints disagree (stopped between two writes); training it "
+                        "again from the start", cell.condition, cell.seed)
+            shutil.rmtree(folder)
         fit(cell.config, data, folder, seed=cell.seed, device=device, resume=(folder / "config.yaml").is_file())
     for name, path in ood.items():
         target = folder / f"ood-{name}-metrics.json"

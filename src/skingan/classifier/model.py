@@ -21,6 +21,7 @@ from skingan.runs import safe_torch_load
 log = logging.getLogger("skingan")
 
 BACKBONES: tuple[str, ...] = ("efficientnet-lite0", *(f"efficientnet-b{i}" for i in range(8)))
+META_KEYS = ("backbone", "image_size", "dropout", "freeze_blocks", "bn_trainable")
 
 
 def lite0_weights_path() -> Path:
@@ -156,12 +157,21 @@ def load_trained_classifier(checkpoint_path: str | Path, device: str = "cpu") ->
     checkpoint = safe_torch_load(checkpoint_path)
     if not isinstance(checkpoint, dict) or "model" not in checkpoint or "meta" not in checkpoint:
         raise UserError(f"'{checkpoint_path}' is not a skingan classifier checkpoint (no 'model'/'meta')")
-    meta = dict(checkpoint["meta"])
+    meta = dict(checkpoint["meta"]) if isinstance(checkpoint["meta"], dict) else {}
+    missing = [key for key in META_KEYS if key not in meta]
+    if missing:
+        raise UserError(f"'{checkpoint_path}' is not a complete skingan classifier checkpoint "
+                        f"(meta lacks {', '.join(missing)})")
     for key in ("threshold", "epoch", "val_auc"):
         if key in checkpoint:
             meta[key] = checkpoint[key]
     net = build_backbone(meta["backbone"], meta["image_size"])
-    model = Classifier(net, dropout=meta["dropout"], freeze_blocks=meta["freeze_blocks"],
-                       bn_trainable=meta["bn_trainable"])
-    model.load_state_dict(checkpoint["model"])
+    try:
+        model = Classifier(net, dropout=meta["dropout"], freeze_blocks=meta["freeze_blocks"],
+                           bn_trainable=meta["bn_trainable"])
+        model.load_state_dict(checkpoint["model"])
+    except (RuntimeError, TypeError, ValueError, AttributeError) as error:
+        first = str(error).replace("\n", " ").replace("\t", "")[:160]
+        raise UserError(f"'{checkpoint_path}': its weights do not fit the {meta['backbone']} classifier its meta "
+                        f"describes (a damaged or foreign checkpoint): {first}") from error
     return model.to(device).eval(), meta

@@ -37,6 +37,8 @@ def read_manifest(folder: str | Path) -> pd.DataFrame:
     """The manifest with absolute paths and integer targets; every listed file must exist."""
     folder = Path(folder)
     path = folder / "manifest.csv"
+    if not folder.is_dir():
+        raise UserError(f"synthetic folder '{folder}' does not exist; give a folder written by 'skingan sample'")
     if not path.is_file():
         raise UserError(f"synthetic folder '{folder}' has no manifest.csv; give a folder written by 'skingan sample'")
     try:

@@ -39,6 +39,11 @@ from skingan.runs import (
 
 log = logging.getLogger("skingan")
 
+# Keys that may change when a run is resumed (train longer, evaluate differently); the rest must match.
+RESUMABLE_CHANGES = {"train.epochs", "train.patience", "train.eval_batch_size", "data.workers", "eval.bootstrap",
+                     "eval.ci"}
+RESUME_KEYS = {"model", "optimizer", "scaler", "epoch", "best_auc", "best_epoch", "bad_epochs", "history", "seed",
+               "meta", "config"}
 EPOCH_COLUMNS = ("epoch", "train_loss", "val_loss", "val_auc", "lr", "seconds", "s_per_iteration",
                  "images_per_s", "best")
 
@@ -64,10 +69,10 @@ def build_datasets(config: ClassifierConfig, prepared: PreparedSet, synthetic_ro
     eval_transform = build_eval_transform(size)
     datasets = {"train": train, "val": prepared_split(prepared, "val", size, eval_transform),
                 "test": prepared_split(prepared, "test", size, eval_transform)}
-    for split in ("train", "val"):
+    for split in ("train", "val", "test"):
         if len(np.unique(datasets[split].targets)) < 2:
-            raise UserError(f"prepared set '{prepared.root}': the {split} split needs both classes "
-                            f"(counts: {prepared.counts()[split]})")
+            raise UserError(f"prepared set '{prepared.root}': the {split} split needs both classes, benign and "
+                            f"malignant (ROC-AUC is undefined otherwise; counts: {prepared.counts()[split]})")
     return datasets
 
 
@@ -107,8 +112,12 @@ def build_loaders(datasets: dict[str, Any], config: ClassifierConfig, ddp: Dist 
     common = {"num_workers": workers, "pin_memory": device == "cuda", "persistent_workers": False,
               "worker_init_fn": _worker_init if workers else None}
     sampler = build_train_sampler(datasets["train"], config.train.sampler, ddp)
+    per_epoch = len(sampler) if sampler is not None else len(datasets["train"])
+    lonely = per_epoch % config.train.batch_size == 1 and per_epoch > 1  # batch norm cannot train on one image
+    if lonely:
+        log.info("dropping the last training batch of each epoch: it would hold a single image")
     loaders = {"train": DataLoader(datasets["train"], batch_size=config.train.batch_size,
-                                   sampler=sampler, shuffle=sampler is None, drop_last=False, **common)}
+                                   sampler=sampler, shuffle=sampler is None, drop_last=lonely, **common)}
     for split in ("val", "test"):
         loaders[split] = DataLoader(datasets[split], batch_size=config.train.eval_batch_size, shuffle=False,
                                     **common)
@@ -235,15 +244,39 @@ def save_best(path: Path, model: nn.Module, *, state: dict, meta: dict, config: 
                        "seed": state["seed"], "meta": meta, "config": to_dict(config)}, path)
 
 
+def check_resume_compatible(config: ClassifierConfig, checkpoint: Any, prepared_hash: str, path: Path) -> None:
+    """--resume continues the same run: same prepared set, same config but for RESUMABLE_CHANGES."""
+    if not isinstance(checkpoint, dict) or not set(checkpoint) >= RESUME_KEYS:
+        raise UserError(f"--resume: '{path}' is not a skingan classifier checkpoint (keys "
+                        f"{', '.join(sorted(RESUME_KEYS))} expected)")
+    saved_hash = (checkpoint.get("meta") or {}).get("prepared_hash")
+    if saved_hash != prepared_hash:
+        raise UserError(f"--resume: '{path}' was trained on prepared set {saved_hash}, but --data has hash "
+                        f"{prepared_hash}; use the same --data")
+    saved = checkpoint["config"] if isinstance(checkpoint["config"], dict) else {}
+    for section, values in to_dict(config).items():
+        before = saved.get(section) if isinstance(saved.get(section), dict) else {}
+        for key, value in values.items():
+            if f"{section}.{key}" not in RESUMABLE_CHANGES and before.get(key) != value:
+                raise UserError(f"--resume: {section}.{key}={value!r}, but the checkpoint '{path}' has "
+                                f"{section}.{key}={before.get(key)!r}; only {', '.join(sorted(RESUMABLE_CHANGES))} "
+                                "may change on resume")
+
+
 def restore_checkpoint(path: Path, model: nn.Module, optimizer: Any, scheduler: Any, scaler: Any) -> dict:
     checkpoint = safe_torch_load(path)
-    unwrap(model).load_state_dict(checkpoint["model"])
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    if scheduler is not None and checkpoint.get("scheduler") is not None:
-        scheduler.load_state_dict(checkpoint["scheduler"])
-    if checkpoint.get("scaler"):
-        scaler.load_state_dict(checkpoint["scaler"])
-    return {k: checkpoint[k] for k in ("epoch", "best_auc", "best_epoch", "bad_epochs", "history", "seed")}
+    try:
+        unwrap(model).load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        if scheduler is not None and checkpoint.get("scheduler") is not None:
+            scheduler.load_state_dict(checkpoint["scheduler"])
+        if checkpoint.get("scaler"):
+            scaler.load_state_dict(checkpoint["scaler"])
+        return {k: checkpoint[k] for k in ("epoch", "best_auc", "best_epoch", "bad_epochs", "history", "seed")}
+    except (RuntimeError, KeyError, ValueError, TypeError) as error:
+        first = str(error).replace("\n", " ").replace("\t", "")[:160]
+        raise UserError(f"--resume: '{path}' does not fit this run's model (a damaged or foreign checkpoint): "
+                        f"{first}") from error
 
 
 # ------------------------------------------------------------------------------------ run outputs
@@ -332,15 +365,18 @@ def fit(config: ClassifierConfig, data: str | Path, out: str | Path, *, seed: in
         torch.cuda.set_device(ddp.local_rank)
         device = f"cuda:{ddp.local_rank}"
     prepared = open_prepared(data)
+    last, best = out / "checkpoints" / "last.pt", out / "checkpoints" / "best.pt"
+    if resume and last.is_file():
+        check_resume_compatible(config, safe_torch_load(last), prepared.hash, last)
     prepared.images(config.data.image_size)  # a missing cache size fails before the run folder exists
     synthetic_rows = select_synthetic(config, prepared, seed)
+    seed_everything(seed)
+    datasets = build_datasets(config, prepared, synthetic_rows, seed)  # refuses unusable splits before any write
     if ddp.main:
         init_run_dir(out, config=config, seed=seed, device=device, resume=resume,
                      extra={"prepared": str(Path(data).resolve()), "prepared_hash": prepared.hash})
         if synthetic_rows is not None:
             used_table(synthetic_rows).to_csv(out / "synthetic_used.csv", index=False)
-    seed_everything(seed)
-    datasets = build_datasets(config, prepared, synthetic_rows, seed)
     loaders = build_loaders(datasets, config, ddp, device)
     amp = config.train.amp and device.startswith("cuda")
     model = build_classifier(config.model.backbone, image_size=config.data.image_size,
@@ -353,7 +389,6 @@ def fit(config: ClassifierConfig, data: str | Path, out: str | Path, *, seed: in
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     meta = model_meta(config, prepared.hash)
     state = {"epoch": 0, "best_auc": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": [], "seed": seed}
-    last, best = out / "checkpoints" / "last.pt", out / "checkpoints" / "best.pt"
     if resume and last.is_file():
         state = restore_checkpoint(last, model, optimizer, scheduler, scaler)
         log.info("resuming %s after epoch %d (best val AUC %.4f)", out, state["epoch"], state["best_auc"])
@@ -379,10 +414,10 @@ def fit(config: ClassifierConfig, data: str | Path, out: str | Path, *, seed: in
         if ddp.main:
             stop = end_of_epoch(model, loaders, criterion, device, amp, epoch, row, state, config, scheduler,
                                 optimizer)
+            if state["best_epoch"] == epoch:  # first: last.pt must never name a best epoch best.pt lacks
+                save_best(best, model, state=state, meta=meta, config=config)
             save_checkpoint(last, model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, state=state,
                             meta=meta, config=config)
-            if state["best_epoch"] == epoch:
-                save_best(best, model, state=state, meta=meta, config=config)
             write_epochs_csv(out / "epochs.csv", state["history"])
             plot_curves(state["history"], out / "curves.png")
         stop = broadcast_flag(stop, ddp)

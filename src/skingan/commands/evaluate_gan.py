@@ -62,6 +62,9 @@ def _check(args: argparse.Namespace) -> None:
     if (args.out / "checkpoints").is_dir() or (args.out / "manifest.csv").is_file():
         raise UserError(f"--out '{args.out}' is a training run or samples folder; choose a new folder, "
                         f"e.g. {args.out / 'evaluation'}")
+    if (args.out / "metrics.json").is_file():  # written last, so only a finished evaluation has it
+        raise UserError(f"--out '{args.out}' already holds a run (a finished evaluation, metrics.json); "
+                        "choose another --out, or delete that folder to evaluate again")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ HELP = "train an EfficientNet melanoma classifier (optionally with synthetic tra
 EXAMPLE = ("skingan train-classifier --config efficientnet --data data/prepared/isic2017 "
            "--out outputs/classifier/lite0 --synthetic outputs/samples/sngan128 --synthetic-ratio 0.1")
 NEWEST = "newest"
+RESUME_HINT = "Add --resume to the same command to continue from checkpoints/last.pt (exactly)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

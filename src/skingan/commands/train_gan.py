@@ -11,6 +11,7 @@ NAME = "train-gan"
 HELP = "train a GAN (DCGAN, WGAN-GP, AC-GAN, SNGAN; 32/64/128 px) on the training split of a prepared set"
 EXAMPLE = ("skingan train-gan --config sngan64 --data data/prepared --out outputs/gan/sngan64 "
            "--set train.steps=2000")
+RESUME_HINT = "Add --resume to the same command to continue from checkpoints/last.pt (exactly)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -144,6 +144,9 @@ def open_prepared(path: str | Path) -> PreparedSet:
     import pandas as pd
 
     root = Path(path)
+    if root.is_file():
+        raise UserError(f"'{root}' is a file, not a prepared set (a folder with prepare.json, metadata.csv and "
+                        "cache/); create one with 'skingan prepare'")
     if not root.is_dir():
         raise UserError(f"prepared set '{root}' does not exist; create it with 'skingan prepare --out {root} ...'")
     if not is_prepared_set(root):

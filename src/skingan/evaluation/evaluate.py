@@ -255,7 +255,6 @@ def write_outputs(metrics: dict, fakes: FakeSet, ref_images: np.ndarray, train_i
     from skingan.evaluation import figures
 
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "metrics.json", metrics)
     atomic_write_text(out / "metrics.md", metrics_markdown(metrics))
     p = metrics["protocol"]
     figures.save_sample_grid(fakes.images, ref_images, out / "samples_vs_real.png",
@@ -263,6 +262,7 @@ def write_outputs(metrics: dict, fakes: FakeSet, ref_images: np.ndarray, train_i
     figures.save_closest_pairs(fakes.images, train_images, metrics["memorization"]["closest_pairs"],
                                metrics["memorization"]["threshold"], out / "closest_pairs.png")
     figures.save_metric_bars(metrics, out / "metric_bars.png")
+    atomic_write_json(out / "metrics.json", metrics)  # last: its presence means the evaluation is complete
 
 
 # ---------------------------------------------------------------- tables

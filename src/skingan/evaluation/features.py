@@ -12,7 +12,9 @@ size → its normalisation → batched forward under torch.inference_mode → fl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
@@ -237,24 +239,89 @@ def cached_features(extractor: Extractor, images: np.ndarray, key: dict, cache_d
                     batch_size: int = 64) -> tuple[np.ndarray, bool]:
     """Features of a real set, read from `cache_dir` when the same key was computed before.
 
-    Returns (features, hit). `cache_dir=None` disables the cache.
+    Returns (features, hit). `cache_dir=None` disables the cache. A cache file that is unreadable, cut short,
+    altered (its sha256 is recorded beside it), of the wrong shape or made under another key is recomputed.
     """
-    from skingan.runs import atomic_path, atomic_write_json
-
     if cache_dir is None:
         return extractor.features(images, batch_size), False
+    cache_dir = Path(cache_dir)
     name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
-    path = Path(cache_dir) / f"{name}.npy"
-    if path.is_file():
-        try:
-            array = np.load(path)
-            if array.shape == (len(images), extractor.dim) or (extractor.dim == 0 and len(array) == len(images)):
-                return array, True
-        except (OSError, ValueError):
-            pass
-        log.warning("feature cache '%s' is unreadable or stale; recomputing", path)
+    path = cache_dir / f"{name}.npy"
+    remove_dead_temporaries(cache_dir)
+    array = read_cache(path, key, len(images), extractor.dim)
+    if array is not None:
+        return array, True
     array = extractor.features(images, batch_size)
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, array)
-    atomic_write_json(path.with_suffix(".json"), key)
+    write_cache(path, array, key)
     return array, False
+
+
+def read_cache(path: Path, key: dict, n: int, dim: int) -> np.ndarray | None:
+    if not path.is_file():
+        return None
+    try:
+        recorded = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        data = path.read_bytes()
+        if recorded.get("key") == key and recorded.get("sha256") == hashlib.sha256(data).hexdigest():
+            array = np.load(io.BytesIO(data))
+            if array.shape == (n, dim) or (dim == 0 and len(array) == n):
+                return array
+    except (OSError, ValueError, AttributeError):
+        pass
+    log.warning("feature cache '%s' is unreadable, cut short or stale; recomputing", path)
+    return None
+
+
+def write_cache(path: Path, array: np.ndarray, key: dict) -> None:
+    """The key and checksum first, the array last (its presence marks a whole entry); each via a temporary
+    named by this process id, so a re-run can tell a dead writer's leftovers from a live concurrent writer's."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    data = buffer.getvalue()
+    record = {"key": key, "sha256": hashlib.sha256(data).hexdigest(), "shape": list(array.shape)}
+    _write_via_temporary(path.with_suffix(".json"), json.dumps(record, indent=2).encode() + b"\n")
+    _write_via_temporary(path, data)
+
+
+def _write_via_temporary(path: Path, data: bytes) -> None:
+    from skingan.runs import TMP_PREFIX, new_file_mode
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f"{TMP_PREFIX}{path.name}.{os.getpid()}"
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, new_file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def remove_dead_temporaries(cache_dir: Path) -> int:
+    """Delete temporaries whose writing process no longer exists (a killed evaluation); returns how many."""
+    from skingan.runs import TMP_PREFIX
+
+    removed = 0
+    if not cache_dir.is_dir():
+        return 0
+    for tmp in cache_dir.glob(f"{TMP_PREFIX}*"):
+        pid = tmp.name.rsplit(".", 1)[-1]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed += 1
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True

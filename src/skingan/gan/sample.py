@@ -42,7 +42,7 @@ def load_generator(checkpoint_path: str | Path, device: str = "cpu", use_ema: bo
     weights = ckpt["G_ema"] if use_ema and ckpt.get("G_ema") is not None else ckpt["G"]
     if use_ema and ckpt.get("G_ema") is None:
         log.info("%s has no EMA generator (train.ema was off); using the raw generator", path)
-    G.load_state_dict(weights)
+    load_weights(G, weights, path, f"{config.model.arch}{config.model.image_size}")
     G = G.to(device).eval()
     meta: dict[str, Any] = {
         "arch": ckpt["arch"],
@@ -59,6 +59,16 @@ def load_generator(checkpoint_path: str | Path, device: str = "cpu", use_ema: bo
         "skingan_version": ckpt.get("skingan_version"),
     }
     return G, meta
+
+
+def load_weights(module: nn.Module, weights: Any, path: Path, what: str) -> None:
+    """load_state_dict, with weights that do not fit the checkpoint's own config as a clear error."""
+    try:
+        module.load_state_dict(weights)
+    except (RuntimeError, TypeError, AttributeError) as error:
+        first = str(error).replace("\n", " ").replace("\t", "")[:160]
+        raise UserError(f"'{path}': its generator weights do not fit the {what} generator its config "
+                        f"describes (a damaged or foreign checkpoint): {first}") from error
 
 
 def resolve_class(meta: dict, class_name: str | None) -> str:

@@ -31,6 +31,7 @@ from skingan.gan.config import GANConfig
 from skingan.gan.ema import build_ema, update_ema
 from skingan.gan.losses import GANLoss, build_loss
 from skingan.gan.nets import Discriminator, Generator
+from skingan.interrupts import stop_after_step
 from skingan.runs import atomic_torch_save, safe_torch_load
 
 log = logging.getLogger("skingan")
@@ -38,6 +39,8 @@ log = logging.getLogger("skingan")
 # Schedule and bookkeeping keys that may change when a run is resumed (e.g. to train longer).
 RESUMABLE_CHANGES = {"steps", "checkpoint_every", "sample_every", "log_every", "collapse_patience", "compile"}
 GRID_SEED_OFFSET = 0x5EED
+CHECKPOINT_KEYS = ("G", "D", "G_ema", "opt_G", "opt_D", "scaler", "step", "rng", "augment_state", "config",
+                   "prepared_hash", "train_split", "classes", "arch", "image_size", "nz")
 
 
 class TrainingStopped(UserError):
@@ -375,7 +378,22 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     ckpt = safe_torch_load(path)
     if not isinstance(ckpt, dict) or not {"G", "D", "step", "config"} <= set(ckpt):
         raise UserError(f"'{path}' is not a skingan GAN checkpoint (keys G, D, step, config missing)")
+    missing = [key for key in CHECKPOINT_KEYS if key not in ckpt]
+    if missing or not isinstance(ckpt["config"], dict):
+        raise UserError(f"'{path}' is not a complete skingan GAN checkpoint "
+                        f"(missing {', '.join(missing) or 'a config mapping'})")
     return ckpt
+
+
+def restore_or_refuse(state: GANState, ckpt: dict[str, Any], path: Path) -> None:
+    """restore_state; a checkpoint whose tensors do not fit the models it names is a clear error."""
+    try:
+        restore_state(state, ckpt)
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as error:
+        first = str(error).replace("\n", " ").replace("\t", "")[:160]
+        raise UserError(f"--resume: '{path}' does not fit the {state.config.model.arch}"
+                        f"{state.config.model.image_size} models of this config (a damaged or foreign "
+                        f"checkpoint): {first}") from error
 
 
 def restore_state(state: GANState, ckpt: dict[str, Any]) -> None:
@@ -405,9 +423,9 @@ def check_resume_compatible(config: GANConfig, ckpt: dict[str, Any], prepared: P
             if section == "train" and key in RESUMABLE_CHANGES:
                 continue
             if saved.get(section, {}).get(key) != value:
-                raise UserError(f"--resume: {section}.{key}={value!r} differs from the checkpoint's "
-                                f"{saved.get(section, {}).get(key)!r}; only train.steps and the logging/"
-                                "checkpoint intervals may change on resume")
+                raise UserError(f"--resume: {section}.{key}={value!r}, but the checkpoint '{path}' has "
+                                f"{section}.{key}={saved.get(section, {}).get(key)!r}; only train.steps and "
+                                "the logging/checkpoint intervals may change on resume")
     if int(ckpt["step"]) > config.train.steps:
         raise UserError(f"--resume: the checkpoint is at step {ckpt['step']}, beyond train.steps="
                         f"{config.train.steps}; raise train.steps to continue")
@@ -453,7 +471,7 @@ class MetricsLog:
         self.path, self.fields = path, None
         if resume_step is not None and path.is_file():
             with open(path, newline="") as handle:
-                rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= resume_step]
+                rows = [r for r in csv.DictReader(handle) if whole_row(r) and int(r["step"]) <= resume_step]
             if rows:
                 self.fields = list(rows[0])
                 with open(path, "w", newline="") as handle:
@@ -474,6 +492,11 @@ class MetricsLog:
             if new:
                 writer.writeheader()
             writer.writerow(row)
+
+
+def whole_row(row: dict) -> bool:
+    """False for the last row of a metrics.csv cut short by a kill or a full disk."""
+    return None not in row and None not in row.values() and str(row.get("step", "")).isdigit()
 
 
 def plot_loss_curves(metrics_csv: Path, out_png: Path) -> None:
@@ -518,19 +541,22 @@ class TrainResult:
 def prepare_run(config: GANConfig, data: str | Path, out: Path, seed: int, device: torch.device,
                 resume: bool, d: Dist) -> tuple[TrainingData, dict | None]:
     """Validate everything on every rank before rank 0 writes anything."""
-    training = load_training_data(data, config)
-    if config.train.batch_size % d.world:
-        raise UserError(f"train.batch_size={config.train.batch_size} must be divisible by the "
-                        f"{d.world} processes")
     ckpt_path = out / "checkpoints" / "last.pt"
     ckpt = None
     if resume:
         if not ckpt_path.is_file():
             raise UserError(f"--resume: no checkpoint at '{ckpt_path}'; start without --resume")
         ckpt = load_checkpoint(ckpt_path)
-        check_resume_compatible(config, ckpt, training.prepared, ckpt_path)
+        check_resume_compatible(config, ckpt, open_prepared(data), ckpt_path)
     elif (out / "config.yaml").exists():
         raise UserError(f"'{out}' already holds a run; pass --resume to continue it, or choose another --out")
+    training = load_training_data(data, config)
+    if config.train.batch_size % d.world:
+        raise UserError(f"train.batch_size={config.train.batch_size} must be divisible by the "
+                        f"{d.world} processes")
+    if len(training.images) // d.world < config.train.batch_size // d.world:  # before the run folder exists
+        raise UserError(f"only {len(training.images)} training images for a global batch of "
+                        f"{config.train.batch_size}; lower train.batch_size")
     barrier(d)  # every rank has checked the folder before rank 0 writes to it
     if d.main:
         from skingan.runs import init_run_dir
@@ -558,7 +584,7 @@ def train(config: GANConfig, data: str | Path, out: str | Path, *, seed: int = 0
     training, ckpt = prepare_run(config, data, out, seed, dev, resume, d)
     state = build_state(config, seed, dev, d)
     if ckpt is not None:
-        restore_state(state, ckpt)
+        restore_or_refuse(state, ckpt, out / "checkpoints" / "last.pt")
         log.info("resumed %s at step %d", out, state.step)
     batches = BatchSource(training, config.train.batch_size // d.world, seed, d, dev, config.train.channels_last)
     log.info("train-gan: %s %dpx on %d training images (%s), %d steps of batch %d, %s process(es) on %s",
@@ -571,10 +597,15 @@ def train(config: GANConfig, data: str | Path, out: str | Path, *, seed: int = 0
     start_step, start = state.step, time.perf_counter()
     window = (state.step, start)
     try:
-        while state.step < config.train.steps:
-            scalars = train_step(state, batches)
-            bar.update(1)
-            window = log_and_save(state, scalars, metrics, bar, window, training, ckpt_path, seed, out)
+        with stop_after_step(enabled=not d.enabled) as stop:
+            while state.step < config.train.steps:
+                scalars = train_step(state, batches)
+                bar.update(1)
+                window = log_and_save(state, scalars, metrics, bar, window, training, ckpt_path, seed, out)
+                if stop.requested:
+                    save_checkpoint(ckpt_path, state, training.prepared)
+                    log.warning("saved %s at step %d", ckpt_path, state.step)
+                    raise KeyboardInterrupt
         seconds = time.perf_counter() - start
         if state.step > start_step or not ckpt_path.exists():
             if d.main:

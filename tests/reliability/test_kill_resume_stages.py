@@ -313,3 +313,28 @@ def test_train_classifier_ctrl_c_then_resume_gives_the_same_metrics(classifier_r
     assert metrics_without_timing(out) == metrics_without_timing(classifier_reference.out)
     assert (out / "predictions.csv").read_bytes() == (classifier_reference.out / "predictions.csv").read_bytes()
     assert not temporaries(out)
+
+
+# ----------------------------------------------------------------------------------------------- evaluate-classifier
+def evaluate_classifier_args(classifier: Path, data: Path, out: Path) -> list[str]:
+    return ["evaluate-classifier", "--checkpoint", str(classifier / "checkpoints" / "best.pt"), "--data", str(data),
+            "--split", "test", "--bootstrap", "200", "--device", "cpu", "--out", str(out)]
+
+
+def test_evaluate_classifier_killed_then_rerun_is_identical(classifier_reference, prepared, tmp_path):
+    reference = make_reference(evaluate_classifier_args(classifier_reference.out, prepared, tmp_path / "reference"))
+    outputs = ("metrics.json", "predictions.csv")
+    out = tmp_path / "evaluation"
+    args = with_out(reference.args, out)
+    for seed in (0, 1):
+        delay = random.Random(seed).uniform(0.3, 1.0) * reference.wall
+        code = kill_when(args, tmp_path / f"logs{seed}", lambda p: True, delay)
+        print(f"evaluate-classifier seed {seed}: killed after {delay:.2f} s of {reference.wall:.2f} s (exit {code})")
+        if (out / "metrics.json").exists():  # written last: the rest is there and whole
+            assert (out / "predictions.csv").read_bytes() == (reference.out / "predictions.csv").read_bytes()
+        result = run_skingan(*args, timeout=TIMEOUT)
+        assert result.returncode == 0, result.stderr
+        for name in outputs:
+            assert (out / name).read_bytes() == (reference.out / name).read_bytes(), name
+        assert not temporaries(out)
+        shutil.rmtree(out)

@@ -53,7 +53,6 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, split: str 
                    "checkpoint": str(Path(checkpoint).resolve())})
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out / f"{prefix}metrics.json", report)
         curves = {split: (labels, probs)}
         M.plot_roc(curves, out / f"{prefix}roc.png")
         M.plot_pr(curves, out / f"{prefix}pr.png")
@@ -61,4 +60,5 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, split: str 
         lines = ["image_id,target,probability"]
         lines += [f"{i},{t},{p:.6f}" for i, t, p in zip(dataset.ids, labels, probs, strict=True)]
         atomic_write_text(out / f"{prefix}predictions.csv", "\n".join(lines) + "\n")
+        atomic_write_json(out / f"{prefix}metrics.json", report)  # last: its presence means the rest is there
     return report

@@ -108,6 +108,9 @@ def plan(out: Path, source: str, input_dir: Path | None, budget: Budget, seed: i
     samples = out / "samples"
     common = ["--seed", str(seed), "--device", device]
     stages: list[Stage] = []
+    if input_dir is not None and source != "folder":
+        raise UserError(f"--input is only read with --source folder (this is --source {source}); "
+                        "drop --input or add --source folder")
     if source == "isic":
         download = out / "isic"
         stages.append(Stage("download", ["download", "--out", str(download), "--collections", "60",
@@ -201,10 +204,10 @@ def run_quickstart(out: Path, source: str = "phantom", input_dir: Path | None = 
     from skingan.report import write_report
     from skingan.runs import remove_stale_temporaries
 
+    budget = Budget.scaled(minutes)
+    stages = plan(out, source, input_dir, budget, seed, device)  # refuses bad options before anything is written
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)  # files a killed stage or record write left; the stages below redo their work
-    budget = Budget.scaled(minutes)
-    stages = plan(out, source, input_dir, budget, seed, device)
     state_path = out / "quickstart.json"
     earlier = previous_stages(state_path)
     state = {"source": source, "minutes": minutes, "seed": seed, "budget": budget.__dict__,

@@ -3,7 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a real number; NaN and infinity are refused in one line like any other bad value."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a finite number")
+    return value
+
+
+def seed_value(text: str) -> int:
+    """argparse type for --seed: an integer 0 … 2**32 - 1 (what every random generator here accepts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0 … 4294967295")
+    return value
 
 
 def add_common(parser: argparse.ArgumentParser, *, out_default: str | None, out_help: str,
@@ -15,7 +38,7 @@ def add_common(parser: argparse.ArgumentParser, *, out_default: str | None, out_
     required = out_default is None if out_required is None else out_required
     parser.add_argument("--out", type=Path, default=Path(out_default) if out_default else None,
                         required=required, help=out_help)
-    parser.add_argument("--seed", type=int, default=0, help="seed for every random choice")
+    parser.add_argument("--seed", type=seed_value, default=0, help="seed for every random choice")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                         help="where to compute; auto picks CUDA, then MPS, then CPU")
 

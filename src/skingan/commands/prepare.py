@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from skingan.commands._common import add_common
+from skingan.commands._common import add_common, finite_float
 
 NAME = "prepare"
 HELP = "turn raw images (ISIC, HAM10000, SIIM-ISIC 2020, ISIC 2017, a folder, ISIC JSON, phantoms) into a prepared set"
@@ -37,15 +37,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             help="crop: centre square; pad: black borders; squash: the original study")
     processing.add_argument("--no-draft", dest="draft", action="store_false",
                             help="decode JPEGs at full resolution (slower; draft mode is on by default)")
-    processing.add_argument("--val-size", type=float, default=0.15, help="fraction of images for validation")
-    processing.add_argument("--test-size", type=float, default=0.15, help="fraction of images for test")
+    processing.add_argument("--val-size", type=finite_float, default=0.15, help="fraction of images for validation")
+    processing.add_argument("--test-size", type=finite_float, default=0.15, help="fraction of images for test")
     processing.add_argument("--keep-split", "--split-col", dest="keep_split", metavar="COL",
                             help="keep the split in this column (train/val/test; for isic2017 any name, e.g. "
                                  "'official'); missing val/test are carved, grouped, out of train")
     processing.add_argument("--splits-from", type=Path, metavar="PREPARED",
                             help="give images (same id or bytes) already in this prepared set the same split")
     processing.add_argument("--reduce", type=int, metavar="N", help="keep N images with the same class ratio")
-    processing.add_argument("--max-ratio", type=float, metavar="R", help="at most R benign images per malignant")
+    processing.add_argument("--max-ratio", type=finite_float, metavar="R", help="at most R benign images per malignant")
     processing.add_argument("--workers", type=int, default=0, help="decoding processes (0: one per CPU, ≤ 8)")
     processing.add_argument("--strict", action="store_true", help="fail if any image cannot be read")
     processing.add_argument("--force", action="store_true", help="replace a different prepared set at --out")

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from skingan.commands._common import add_common
+from skingan.commands._common import add_common, finite_float
 
 NAME = "quickstart"
 HELP = ("the whole study in one command: prepare → GAN → sample → evaluate → classifier experiment → report "
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="phantom: offline procedural images; isic: download ISIC 2017 thumbnails first; "
                              "folder: your own images (--input)")
     parser.add_argument("--input", type=Path, default=None, help="with --source folder: your image folder")
-    parser.add_argument("--minutes", type=float, default=1.0,
+    parser.add_argument("--minutes", type=finite_float, default=1.0,
                         help="scales every budget (1 ≈ 15 min on 2 CPU cores; 0.1 for a smoke run)")
     add_common(parser, out_default="outputs/quickstart", out_help="folder for every stage's output")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from skingan.commands._common import add_common, add_config
+from skingan.commands._common import add_common, add_config, finite_float
 
 NAME = "train-classifier"
 HELP = "train an EfficientNet melanoma classifier (optionally with synthetic training images)"
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a 'skingan sample' folder whose images join the TRAINING split; without DIR: "
                              "the newest folder under ./outputs holding manifest.csv + sample.json")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--synthetic-ratio", type=float, default=None, metavar="F",
+    mode.add_argument("--synthetic-ratio", type=finite_float, default=None, metavar="F",
                       help="extra synthetic images as a share of the real training images (default 0.1)")
     mode.add_argument("--balance", action="store_true",
                       help="add synthetic minority-class images until the training classes are balanced")

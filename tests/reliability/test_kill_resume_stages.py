@@ -338,3 +338,38 @@ def test_evaluate_classifier_killed_then_rerun_is_identical(classifier_reference
             assert (out / name).read_bytes() == (reference.out / name).read_bytes(), name
         assert not temporaries(out)
         shutil.rmtree(out)
+
+
+# ----------------------------------------------------------------------------------------------- sample: disk full
+def test_sample_disk_full_stops_cleanly_and_the_rerun_is_identical(sample_reference, tmp_path, capsys, monkeypatch):
+    """The disk fills up after 30 PNGs (the 31st is cut short): one line, exit 1, only whole PNGs and no
+    manifest left; with space again the same command writes the reference's files."""
+    import errno
+
+    from skingan.cli import main
+
+    real_save = Image.Image.save
+    written = []
+
+    def save(image, fp, *args, **kwargs):
+        if len(written) == 30:
+            Path(fp).write_bytes(b"\x89PNG\r\n\x1a\n")  # the first bytes got out, then the disk was full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(fp))
+        written.append(fp)
+        return real_save(image, fp, *args, **kwargs)
+
+    out = tmp_path / "samples"
+    args = with_out(sample_reference.args, out)
+    monkeypatch.setattr(Image.Image, "save", save)
+    code = main(args)
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert code == 1 and len(lines) == 1 and "Traceback" not in err, err
+    assert "No space left on device" in lines[0] and "run the same command again" in lines[0]
+    assert png_count(out) == 30 and not temporaries(out) and not (out / "manifest.csv").exists()
+    reference = checksums(sample_reference.out)
+    for name, digest in checksums(out).items():  # what is there is whole
+        assert reference[name] == digest, name
+    assert main(args) == 0
+    assert checksums(out) == reference

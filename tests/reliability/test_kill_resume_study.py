@@ -11,6 +11,7 @@ import random
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import make_prepared_set, run_skingan
+from conftest import REPO, make_prepared_set, run_skingan
 from reliability.test_kill_resume_prepare import kill_leftovers, start, wait_until
 from reliability.test_kill_resume_stages import (
     Reference,
@@ -225,19 +226,37 @@ def test_evaluate_gan_killed_at_a_random_moment_then_rerun_is_identical(eval_ref
     rerun_evaluation(eval_reference, tmp_path)
 
 
+# Runs skingan with os.fsync wrapped: when the feature-cache array's temporary is about to be synced, half of it is
+# dropped and the process SIGKILLs itself, leaving exactly what a kill in the middle of that write leaves. (Waiting
+# for the temporary to appear and killing from outside misses the few milliseconds the 2 MB write lasts.)
+KILLED_MID_CACHE_WRITE = """
+import os, signal, sys
+from skingan.runs import TMP_PREFIX
+real_fsync = os.fsync
+def fsync(fd):
+    name = os.readlink(f"/proc/self/fd/{fd}")
+    if os.path.basename(name).startswith(TMP_PREFIX) and ".npy." in os.path.basename(name):
+        os.ftruncate(fd, os.fstat(fd).st_size // 2)
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_fsync(fd)
+os.fsync = fsync
+from skingan.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_evaluate_gan_killed_mid_cache_write(eval_reference, tmp_path):
-    for attempt in range(4):  # the 2 MB write lasts milliseconds; a busy machine may hide it
-        root = tmp_path / str(attempt)
-        code = kill_when(relocated(eval_reference, root), root / "logs",
-                         lambda p, cache=root / "cache": cache_being_written(cache), 0.0)
-        landed = eval_phase(root, root / "logs")
-        if landed == "mid-cache-write":
-            break
-    print(f"evaluate-gan: attempt {attempt} landed {landed}")
-    assert landed == "mid-cache-write" and code == -signal.SIGKILL
+    root = tmp_path
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    killed = subprocess.run([sys.executable, "-c", KILLED_MID_CACHE_WRITE, *relocated(eval_reference, root)],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    (root / "logs").mkdir()
+    (root / "logs" / "stderr.txt").write_text(killed.stderr)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert eval_phase(root, root / "logs") == "mid-cache-write"
     cut_short = [p for p in (root / "cache").iterdir() if p.name.startswith(TMP_PREFIX)]
     expected = cache_of(eval_reference) / cut_short[0].name.removeprefix(TMP_PREFIX).rsplit(".", 1)[0]
-    assert cut_short[0].stat().st_size <= expected.stat().st_size
+    assert len(cut_short) == 1 and cut_short[0].stat().st_size == expected.stat().st_size // 2
     rerun_evaluation(eval_reference, root)
 
 

@@ -65,6 +65,15 @@ def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str) -> 
 
 
 @pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ISIC client retries back off for 10 ms instead of seconds; no API URL comes in from the environment."""
+    from skingan.data import isic
+
+    monkeypatch.setenv(isic.BACKOFF_ENV, "0.01")
+    monkeypatch.delenv(isic.API_URL_ENV, raising=False)
+
+
+@pytest.fixture
 def skingan():
     return run_skingan
 

@@ -23,10 +23,7 @@ from skingan.data import isic
 FULLRES_IDS_FIRST = "ISIC_0000026"  # the first of the 40 real full-resolution images (created first)
 
 
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(isic.BACKOFF_ENV, "0.01")
-    monkeypatch.delenv(isic.API_URL_ENV, raising=False)
+pytestmark = pytest.mark.usefixtures("fast_retries")
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,7 @@ N_IMAGES = 40  # the real full-resolution originals, ~0.4 MB each
 ROOM = 5_000_000  # bytes the "disk" takes before it is full: about a third of the download
 
 
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(isic.BACKOFF_ENV, "0.01")
-    monkeypatch.delenv(isic.API_URL_ENV, raising=False)
+pytestmark = pytest.mark.usefixtures("fast_retries")
 
 
 class FillingDisk:

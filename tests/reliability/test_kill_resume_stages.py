@@ -231,9 +231,13 @@ def test_train_classifier_killed_then_resumed_gives_the_same_metrics(classifier_
     assert code == -signal.SIGKILL, "the run finished before the kill"
     assert not (out / "metrics.json").exists()
     assert safe_torch_load(last)["epoch"] == 1  # the checkpoint left behind is whole
+    resume_and_compare_classifier(args, out, classifier_reference.out)
+
+
+def resume_and_compare_classifier(args: list[str], out: Path, reference: Path) -> None:
+    """--resume the stopped run: the same metrics, predictions and per-epoch history as the reference."""
     result = run_skingan(*args, "--resume", timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr
-    reference = classifier_reference.out
     assert metrics_without_timing(out) == metrics_without_timing(reference)
     assert (out / "predictions.csv").read_bytes() == (reference / "predictions.csv").read_bytes()
     timing = ["seconds", "s_per_iteration", "images_per_s"]
@@ -308,11 +312,7 @@ def test_train_classifier_ctrl_c_then_resume_gives_the_same_metrics(classifier_r
     code, stderr = ctrl_c_when(args, tmp_path / "logs", last.is_file)
     assert_interrupted(code, stderr, "Add --resume to the same command")
     assert not (out / "metrics.json").exists() and safe_torch_load(last)["epoch"] == 1
-    result = run_skingan(*args, "--resume", timeout=TIMEOUT)
-    assert result.returncode == 0, result.stderr
-    assert metrics_without_timing(out) == metrics_without_timing(classifier_reference.out)
-    assert (out / "predictions.csv").read_bytes() == (classifier_reference.out / "predictions.csv").read_bytes()
-    assert not temporaries(out)
+    resume_and_compare_classifier(args, out, classifier_reference.out)
 
 
 # ----------------------------------------------------------------------------------------------- evaluate-classifier

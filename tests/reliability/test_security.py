@@ -20,7 +20,6 @@ from conftest import REPO, assert_clean_error, run_skingan
 from isic_mock_server import MockIsicServer, build_images
 from reliability.conftest import real_rows
 from skingan.config import setting
-from skingan.data import isic
 from skingan.data.prepared import open_prepared
 from skingan.errors import UserError
 from skingan.runs import atomic_torch_save, init_run_dir, safe_torch_load
@@ -28,10 +27,7 @@ from skingan.runs import atomic_torch_save, init_run_dir, safe_torch_load
 SECRET = "tok_9f8e7d6c5b4a_do_not_log"
 
 
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(isic.BACKOFF_ENV, "0.01")
-    monkeypatch.delenv(isic.API_URL_ENV, raising=False)
+pytestmark = pytest.mark.usefixtures("fast_retries")
 
 
 # ----------------------------------------------------------------------------------------- checkpoints

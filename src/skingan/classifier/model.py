@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from skingan.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from skingan.errors import UserError
+from skingan.errors import UserError, one_line
 from skingan.runs import safe_torch_load
 
 log = logging.getLogger("skingan")
@@ -171,7 +171,6 @@ def load_trained_classifier(checkpoint_path: str | Path, device: str = "cpu") ->
                            bn_trainable=meta["bn_trainable"])
         model.load_state_dict(checkpoint["model"])
     except (RuntimeError, TypeError, ValueError, AttributeError) as error:
-        first = str(error).replace("\n", " ").replace("\t", "")[:160]
         raise UserError(f"'{checkpoint_path}': its weights do not fit the {meta['backbone']} classifier its meta "
-                        f"describes (a damaged or foreign checkpoint): {first}") from error
+                        f"describes (a damaged or foreign checkpoint): {one_line(error)}") from error
     return model.to(device).eval(), meta

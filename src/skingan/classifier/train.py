@@ -28,7 +28,7 @@ from skingan.data.dataset import ConcatImageDataset, ImageArrayDataset, load_png
 from skingan.data.prepared import PreparedSet, open_prepared
 from skingan.data.transforms import build_eval_transform, build_transform
 from skingan.distributed import Dist, broadcast_flag, init_distributed
-from skingan.errors import UserError
+from skingan.errors import UserError, one_line
 from skingan.runs import (
     atomic_torch_save,
     atomic_write_json,
@@ -274,9 +274,8 @@ def restore_checkpoint(path: Path, model: nn.Module, optimizer: Any, scheduler: 
             scaler.load_state_dict(checkpoint["scaler"])
         return {k: checkpoint[k] for k in ("epoch", "best_auc", "best_epoch", "bad_epochs", "history", "seed")}
     except (RuntimeError, KeyError, ValueError, TypeError) as error:
-        first = str(error).replace("\n", " ").replace("\t", "")[:160]
         raise UserError(f"--resume: '{path}' does not fit this run's model (a damaged or foreign checkpoint): "
-                        f"{first}") from error
+                        f"{one_line(error)}") from error
 
 
 # ------------------------------------------------------------------------------------ run outputs

@@ -38,7 +38,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from skingan.errors import UserError
+from skingan.errors import UserError, one_line
 from skingan.runs import atomic_write_text, remove_stale_temporaries
 from skingan.runs import redact_credentials as redact
 
@@ -357,7 +357,7 @@ def parse_record(raw: Any, file_kind: str = "full") -> ImageRecord:
 
 # --------------------------------------------------------------------------------------------------- transfers
 def _short(error: Any) -> str:
-    return redact(" ".join(str(error).split())[:300])
+    return redact(one_line(error, 300))
 
 
 

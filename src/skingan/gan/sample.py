@@ -13,7 +13,7 @@ from torch import nn
 
 from skingan.config import config_hash, from_dict
 from skingan.data.prepared import class_index
-from skingan.errors import UserError
+from skingan.errors import UserError, one_line
 
 log = logging.getLogger("skingan")
 
@@ -66,9 +66,8 @@ def load_weights(module: nn.Module, weights: Any, path: Path, what: str) -> None
     try:
         module.load_state_dict(weights)
     except (RuntimeError, TypeError, AttributeError) as error:
-        first = str(error).replace("\n", " ").replace("\t", "")[:160]
         raise UserError(f"'{path}': its generator weights do not fit the {what} generator its config "
-                        f"describes (a damaged or foreign checkpoint): {first}") from error
+                        f"describes (a damaged or foreign checkpoint): {one_line(error)}") from error
 
 
 def resolve_class(meta: dict, class_name: str | None) -> str:

@@ -25,7 +25,7 @@ from skingan import __version__
 from skingan.config import config_hash, to_dict
 from skingan.data.prepared import PreparedSet, open_prepared
 from skingan.distributed import Dist, barrier, init_distributed
-from skingan.errors import UserError
+from skingan.errors import UserError, one_line
 from skingan.gan.augment import DiffAugment
 from skingan.gan.config import GANConfig
 from skingan.gan.ema import build_ema, update_ema
@@ -55,9 +55,8 @@ class TrainingData:
     prepared: PreparedSet
 
 
-def load_training_data(data: str | Path, config: GANConfig) -> TrainingData:
+def load_training_data(prepared: PreparedSet, config: GANConfig) -> TrainingData:
     """The prepared set's uint8 cache at the model's size, training split, chosen classes only."""
-    prepared = open_prepared(data)
     size = config.model.image_size
     cache = prepared.images(size)
     rows, labels = [], []
@@ -390,10 +389,9 @@ def restore_or_refuse(state: GANState, ckpt: dict[str, Any], path: Path) -> None
     try:
         restore_state(state, ckpt)
     except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as error:
-        first = str(error).replace("\n", " ").replace("\t", "")[:160]
         raise UserError(f"--resume: '{path}' does not fit the {state.config.model.arch}"
                         f"{state.config.model.image_size} models of this config (a damaged or foreign "
-                        f"checkpoint): {first}") from error
+                        f"checkpoint): {one_line(error)}") from error
 
 
 def restore_state(state: GANState, ckpt: dict[str, Any]) -> None:
@@ -543,18 +541,19 @@ def prepare_run(config: GANConfig, data: str | Path, out: Path, seed: int, devic
     """Validate everything on every rank before rank 0 writes anything."""
     ckpt_path = out / "checkpoints" / "last.pt"
     ckpt = None
+    prepared = open_prepared(data)
     if resume:
         if not ckpt_path.is_file():
             raise UserError(f"--resume: no checkpoint at '{ckpt_path}'; start without --resume")
         ckpt = load_checkpoint(ckpt_path)
-        check_resume_compatible(config, ckpt, open_prepared(data), ckpt_path)
+        check_resume_compatible(config, ckpt, prepared, ckpt_path)
     elif (out / "config.yaml").exists():
         raise UserError(f"'{out}' already holds a run; pass --resume to continue it, or choose another --out")
-    training = load_training_data(data, config)
+    training = load_training_data(prepared, config)
     if config.train.batch_size % d.world:
         raise UserError(f"train.batch_size={config.train.batch_size} must be divisible by the "
                         f"{d.world} processes")
-    if len(training.images) // d.world < config.train.batch_size // d.world:  # before the run folder exists
+    if len(training.images) < config.train.batch_size:  # before the run folder exists
         raise UserError(f"only {len(training.images)} training images for a global batch of "
                         f"{config.train.batch_size}; lower train.batch_size")
     barrier(d)  # every rank has checked the folder before rank 0 writes to it

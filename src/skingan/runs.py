@@ -13,8 +13,8 @@ import random
 import re
 import subprocess
 import sys
-import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,11 +31,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success rename it over `path`, on failure remove it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, new_file_mode())  # mkstemp makes 0600 files: colleagues could not read a shared data set
-    tmp_path = Path(tmp)
-    try:
+    tmp_path = path.parent / f"{TMP_PREFIX}{path.name}.{uuid.uuid4().hex}"  # 122 random bits: never an existing file
+    try:  # created inside the try: a Ctrl-C at any moment after creation still removes it
+        # 0666 less the umask, as open() gives (mkstemp's 0600 would hide a shared data set from colleagues)
+        os.close(os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         yield tmp_path
         with open(tmp_path, "rb+") as handle:
             os.fsync(handle.fileno())

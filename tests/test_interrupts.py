@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -51,3 +53,19 @@ def test_disabled_or_off_the_main_thread_leaves_ctrl_c_alone():
     thread.start()
     thread.join()
     assert seen == [True]
+
+
+def test_python_m_exits_130_when_ctrl_c_lands_in_code_run_from_a_string(tmp_path):
+    """A Ctrl-C that lands inside exec/eval of a string (dataclasses, namedtuple and torch run such code) made
+    `python -m skingan` kill itself with SIGINT at exit after printing its message: the exit status was -2, not
+    130 (seen once in CI). A stand-in command raises the interrupt that way under `python -m`."""
+    (tmp_path / "interrupted_in_exec.py").write_text(
+        "from skingan import cli\n"
+        "from skingan.commands import sample\n"
+        "sample.run = lambda args: exec('raise KeyboardInterrupt')\n"
+        "raise SystemExit(cli.main(['sample', '--checkpoint', 'g.pt', '--n', '1', '--out', 'out']))\n")
+    result = subprocess.run([sys.executable, "-m", "interrupted_in_exec"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 130, result.stderr
+    assert "skingan sample: interrupted. Run the same command again" in result.stderr
+    assert "Traceback" not in result.stderr

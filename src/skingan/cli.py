@@ -93,6 +93,16 @@ def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
 
+def _forget_caught_interrupt() -> None:
+    """Make `python -m skingan` exit with our 130 after a Ctrl-C we handled.
+
+    CPython (3.8 to 3.13 at least) flags an interrupt as unhandled when it ends code run from a string (exec/eval,
+    as dataclasses, namedtuple and torch do internally) even if a caller catches it, and `python -m` then kills
+    itself with SIGINT at exit instead of returning our code. Every string evaluation clears the flag first.
+    """
+    eval("None")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -111,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         hint = getattr(args, "_resume_hint", DEFAULT_RESUME_HINT)
         print(f"\nskingan {args.command}: interrupted. {hint}", file=sys.stderr)
+        _forget_caught_interrupt()
         return 130
     except OSError as error:
         if debug:

@@ -242,17 +242,18 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
-def d_step(state: GANState, real: torch.Tensor, y_real: torch.Tensor,
-           keep_fake: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]:
+def d_step(state: GANState, real: torch.Tensor, y_real: torch.Tensor, keep_fake: bool,
+           losses: list[tuple[str, torch.Tensor]]) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]:
     """One discriminator update. With `keep_fake` the fakes keep their graph to G, so the generator step
-    reuses them (one G forward per step, as the DCGAN reference loop) instead of generating again."""
+    reuses them (one G forward per step, as the DCGAN reference loop) instead of generating again. The loss is
+    appended to `losses`, checked once per step (a check per loss would wait for the GPU each time)."""
     z, y_fake = sample_noise(state, real.shape[0])
     with contextlib.nullcontext() if keep_fake else torch.no_grad(), state.precision.autocast():
         fake = (state.G_run if keep_fake else state.G)(z, y_fake)
     with state.precision.autocast():
         loss, scalars = state.loss.d_loss(lambda x: state.D_run(state.augment(x)), real, fake.detach(),
                                           y_real, y_fake)
-    check_finite(state, "loss_d", loss)
+    losses.append(("loss_d", loss.detach()))
     state.opt_D.zero_grad(set_to_none=True)
     state.scaler.scale(loss).backward()
     state.scaler.step(state.opt_D)
@@ -260,14 +261,15 @@ def d_step(state: GANState, real: torch.Tensor, y_real: torch.Tensor,
     return scalars, fake, y_fake
 
 
-def g_step(state: GANState, fake: torch.Tensor, y_fake: torch.Tensor | None) -> dict[str, torch.Tensor]:
+def g_step(state: GANState, fake: torch.Tensor, y_fake: torch.Tensor | None,
+           losses: list[tuple[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """One generator update through the (just updated) discriminator, on fakes that carry G's graph."""
     set_requires_grad(state.D, False)
     try:
         with state.precision.autocast():
             # D unwrapped: its weights need no gradient, so DDP must not wait for one.
             loss, scalars = state.loss.g_loss(lambda x: state.D(state.augment(x)), fake, y_fake)
-        check_finite(state, "loss_g", loss)
+        losses.append(("loss_g", loss.detach()))
         state.opt_G.zero_grad(set_to_none=True)
         state.scaler.scale(loss).backward()
         state.scaler.step(state.opt_G)
@@ -281,10 +283,12 @@ def g_step(state: GANState, fake: torch.Tensor, y_fake: torch.Tensor | None) -> 
 def train_step(state: GANState, batches: BatchSource) -> dict[str, torch.Tensor]:
     """`n_critic` discriminator updates, one generator update, one EMA update; returns detached scalars."""
     t = state.config.train
+    losses: list[tuple[str, torch.Tensor]] = []
     for i in range(t.n_critic):
         real, y_real = batches.get(state.step * t.n_critic + i)
-        scalars, fake, y_fake = d_step(state, real, y_real, keep_fake=i == t.n_critic - 1)
-    scalars.update(g_step(state, fake, y_fake))
+        scalars, fake, y_fake = d_step(state, real, y_real, i == t.n_critic - 1, losses)
+    scalars.update(g_step(state, fake, y_fake, losses))
+    check_finite(state, losses)
     state.step += 1
     if state.G_ema is not None:
         update_ema(state.G_ema, state.G, state.step, t.ema_decay)
@@ -292,11 +296,14 @@ def train_step(state: GANState, batches: BatchSource) -> dict[str, torch.Tensor]
     return scalars
 
 
-def check_finite(state: GANState, name: str, loss: torch.Tensor) -> None:
-    if not torch.isfinite(loss.detach()).all():
-        raise TrainingStopped(
-            f"step {state.step + 1}: {name} is {loss.detach().float().item()} (not finite); training stopped. "
-            f"The last good checkpoint is kept; lower train.lr_d/train.lr_g or enable spectral norm")
+def check_finite(state: GANState, losses: list[tuple[str, torch.Tensor]]) -> None:
+    """One wait for the device per step; on failure, name the first loss that is not finite."""
+    if bool(torch.isfinite(torch.stack([loss.float() for _, loss in losses])).all()):
+        return
+    name, loss = next((name, loss) for name, loss in losses if not bool(torch.isfinite(loss)))
+    raise TrainingStopped(
+        f"step {state.step + 1}: {name} is {loss.float().item()} (not finite); training stopped. "
+        f"The last good checkpoint is kept; lower train.lr_d/train.lr_g or enable spectral norm")
 
 
 def check_collapse(state: GANState, scalars: dict[str, torch.Tensor]) -> None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every stage of the study on a CUDA GPU, on the ISIC 2017 256-px images, in about five minutes on an H100/H200:
+# Every stage of the study on a CUDA GPU, on the ISIC 2017 256-px images, in about six minutes on an H200:
 # prepare → GAN throughput (fp32 / AMP / AMP + channels_last vs plain PyTorch) → SNGAN-64 1,000 steps (the
 # baselines.md budget) → Ctrl-C and --resume under AMP → torchrun (one process: the launcher path; one GPU cannot host two NCCL ranks) → sample → evaluate-gan → classifier
 # (EfficientNet-Lite0, 6 epochs, 128 px) → evaluate-classifier → a small augmentation experiment.
@@ -93,10 +93,7 @@ def show(label, path, keys):
         print(f"{label}: unavailable ({error})")
         return
     for key in keys:
-        node = data
-        for part in key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        print(f"{label} {key}: {node}")
+        print(f"{label} {key}: {data.get(key)}")
 
 show("evaluate-gan", work / "eval/sngan64/metrics.json", ["fd", "fd_noise_floor", "kid_mean", "kid_std",
      "precision", "recall", "density", "coverage"])

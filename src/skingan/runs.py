@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 import json
 import logging
@@ -27,11 +26,19 @@ TMP_PREFIX = ".tmp-"
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success rename it over `path`, on failure remove it."""
+def atomic_path(path: str | Path, tag: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success rename it over `path`, on failure remove it.
+
+    The temporary is named `.tmp-NAME.TAG`; without a tag, 122 random bits (never an existing file). A caller
+    that tags by process id lets a later run tell a dead writer's leftovers from a live one's; a leftover under
+    this very name can only be a dead process's (the id was reused) and is replaced.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = path.parent / f"{TMP_PREFIX}{path.name}.{uuid.uuid4().hex}"  # 122 random bits: never an existing file
+    tmp_path = path.parent / f"{TMP_PREFIX}{path.name}.{uuid.uuid4().hex if tag is None else tag}"
+    if tag is not None:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
     try:  # created inside the try: a Ctrl-C at any moment after creation still removes it
         # 0666 less the umask, as open() gives (mkstemp's 0600 would hide a shared data set from colleagues)
         os.close(os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
@@ -45,16 +52,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
-@functools.cache
-def new_file_mode() -> int:
-    """The mode open() would give a new file: 0666 less the umask (read once; umask() can only be read by setting it)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
+def atomic_write_bytes(path: str | Path, data: bytes, tag: str | None = None) -> None:
+    with atomic_path(path, tag) as tmp:
         tmp.write_bytes(data)
 
 

@@ -275,30 +275,15 @@ def read_cache(path: Path, key: dict, n: int, dim: int) -> np.ndarray | None:
 def write_cache(path: Path, array: np.ndarray, key: dict) -> None:
     """The key and checksum first, the array last (its presence marks a whole entry); each via a temporary
     named by this process id, so a re-run can tell a dead writer's leftovers from a live concurrent writer's."""
+    from skingan.runs import atomic_write_bytes
+
     buffer = io.BytesIO()
     np.save(buffer, array)
     data = buffer.getvalue()
     record = {"key": key, "sha256": hashlib.sha256(data).hexdigest(), "shape": list(array.shape)}
-    _write_via_temporary(path.with_suffix(".json"), json.dumps(record, indent=2).encode() + b"\n")
-    _write_via_temporary(path, data)
-
-
-def _write_via_temporary(path: Path, data: bytes) -> None:
-    from skingan.runs import TMP_PREFIX, new_file_mode
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f"{TMP_PREFIX}{path.name}.{os.getpid()}"
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    writer = str(os.getpid())
+    atomic_write_bytes(path.with_suffix(".json"), json.dumps(record, indent=2).encode() + b"\n", tag=writer)
+    atomic_write_bytes(path, data, tag=writer)
 
 
 def remove_dead_temporaries(cache_dir: Path) -> int:

@@ -23,9 +23,7 @@ def ema_decay(step: int, decay: float) -> float:
 @torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, step: int, decay: float) -> None:
     d = ema_decay(step, decay)
-    ema_params, params = list(ema.parameters()), [p.detach() for p in model.parameters()]
-    if len(ema_params) != len(params):
-        raise ValueError(f"EMA copy has {len(ema_params)} parameters, the generator {len(params)}")
-    torch._foreach_lerp_(ema_params, params, 1.0 - d)  # one fused launch instead of one per tensor
+    # one fused launch instead of one per tensor; lists of different lengths raise, as zip(strict=True) did
+    torch._foreach_lerp_(list(ema.parameters()), [p.detach() for p in model.parameters()], 1.0 - d)
     for e, b in zip(ema.buffers(), model.buffers(), strict=True):
         e.copy_(b)

@@ -14,8 +14,9 @@ from PIL import Image
 
 from conftest import assert_clean_error, run_skingan
 from skingan.config import load_config
+from skingan.data.samples import MANIFEST_COLUMNS
 from skingan.gan.config import GANConfig
-from skingan.gan.sample import MANIFEST_COLUMNS, generate_images, load_generator, to_uint8
+from skingan.gan.sample import generate_images, load_generator, to_uint8
 from skingan.gan.train import train
 
 

@@ -124,15 +124,32 @@ def load_config(cls: type[T], source: str | Path | None = None, overrides: list[
         path = resolve_config_path(source)
         origin = str(path)
         data = read_yaml(path)
-    config = from_dict(cls, data, origin=origin)
+    layer_defaults = getattr(cls, "layer_defaults", None)
+    if callable(layer_defaults):  # e.g. GANConfig: the chosen family's recipe beneath the file
+        data = layer_defaults(data, list(overrides or []))
+    config = from_dict(cls, data, origin=origin, check=False)
+    file_error = None
+    try:
+        run_checks(config, origin=origin)
+    except UserError as error:
+        if not overrides:
+            raise
+        file_error = error  # an override may still mend it
     for override in overrides or []:
         config = apply_override(config, override, check=False)
     if overrides:  # cross-field rules judge the final config, so the order of --set flags does not matter
-        run_checks(config, origin="--set")
+        try:
+            run_checks(config, origin="--set")
+        except UserError:
+            if file_error is not None:
+                raise file_error from None
+            raise
     return config
 
 
-def from_dict(cls: type[T], data: dict, *, origin: str, prefix: str = "") -> T:
+def from_dict(cls: type[T], data: dict, *, origin: str, prefix: str = "", check: bool = True) -> T:
+    """`cls` from a mapping with strict keys and typed values; `check=False` leaves the cross-field rules
+    (`check()` methods) to the caller."""
     if not isinstance(data, dict):
         raise UserError(f"{origin}: '{prefix.rstrip('.') or '(top)'}' must be a mapping, got {data!r}")
     hints = get_type_hints(cls)
@@ -146,11 +163,12 @@ def from_dict(cls: type[T], data: dict, *, origin: str, prefix: str = "") -> T:
     for name, f in known.items():
         key = f"{prefix}{name}"
         if name in data:
-            values[name] = convert(hints[name], data[name], f, origin=origin, key=key)
+            values[name] = convert(hints[name], data[name], f, origin=origin, key=key, check=check)
         elif is_dataclass(hints[name]) and f.default is MISSING and f.default_factory is MISSING:
-            values[name] = from_dict(hints[name], {}, origin=origin, prefix=f"{key}.")
+            values[name] = from_dict(hints[name], {}, origin=origin, prefix=f"{key}.", check=check)
     instance = cls(**values)
-    run_checks(instance, origin=origin)
+    if check:
+        run_checks(instance, origin=origin)
     return instance
 
 
@@ -179,7 +197,7 @@ def _describe(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def convert(tp: Any, value: Any, f: dataclasses.Field | None, *, origin: str, key: str) -> Any:
+def convert(tp: Any, value: Any, f: dataclasses.Field | None, *, origin: str, key: str, check: bool = True) -> Any:
     """Check `value` against the annotation `tp` (and the field's limits); return the typed value."""
 
     def fail(expected: str) -> UserError:
@@ -195,14 +213,14 @@ def convert(tp: Any, value: Any, f: dataclasses.Field | None, *, origin: str, ke
             if arg is type(None):
                 continue
             try:
-                return convert(arg, value, f, origin=origin, key=key)
+                return convert(arg, value, f, origin=origin, key=key, check=check)
             except UserError as error:
                 errors.append(error)
         if len(errors) == 1:
             raise errors[0]
         raise fail(_describe(tp))
     if is_dataclass(tp):
-        return from_dict(tp, value, origin=origin, prefix=f"{key}.")
+        return from_dict(tp, value, origin=origin, prefix=f"{key}.", check=check)
     if origin_tp in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise fail(_describe(tp))
@@ -303,6 +321,9 @@ def apply_override(config: T, override: str, *, check: bool = True) -> T:
         raise UserError(f"--set '{override}': expected KEY=VALUE, e.g. --set train.steps=500")
     key, raw = override.split("=", 1)
     key = key.strip()
+    legacy_key = getattr(type(config), "legacy_key", None)
+    if callable(legacy_key):  # a key that has moved since (e.g. model.ngf → sngan.ngf)
+        key = legacy_key(config, key)
     parts = key.split(".")
     targets = [config]
     for depth, part in enumerate(parts):
@@ -313,6 +334,9 @@ def apply_override(config: T, override: str, *, check: bool = True) -> T:
             raise UserError(f"--set {key}: unknown key '{part}' in {where}; accepted: {', '.join(names)}")
         if depth < len(parts) - 1:
             child = getattr(node, part)
+            if child is None and next(f for f in fields(node) if f.name == part).metadata.get("omit_none"):
+                raise UserError(f"--set {key}: section '{part}' is not used by this config "
+                                f"(it belongs to another choice, e.g. model.arch={part})")
             if not is_dataclass(child):
                 raise UserError(f"--set {key}: '{'.'.join(parts[:depth + 1])}' is a value, not a section")
             targets.append(child)
@@ -335,7 +359,8 @@ def to_dict(config: Any) -> dict:
 
     def plain(value: Any) -> Any:
         if is_dataclass(value):
-            return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+            return {f.name: plain(getattr(value, f.name)) for f in fields(value)
+                    if not (f.metadata.get("omit_none") and getattr(value, f.name) is None)}
         if isinstance(value, (list, tuple)):
             return [plain(v) for v in value]
         if isinstance(value, Path):

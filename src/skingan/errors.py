@@ -11,3 +11,7 @@ class UserError(Exception):
 
     The message must name the file, key or value at fault and what would be accepted.
     """
+
+
+class TrainingStopped(UserError):
+    """Non-finite or collapsed losses: the run stops and keeps its last good checkpoint."""

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from skingan.errors import UserError
 from skingan.runs import atomic_write_json
@@ -132,7 +133,7 @@ def plan(out: Path, source: str, input_dir: Path | None, budget: Budget, seed: i
         "train-gan",
         ["train-gan", "--config", "acgan64", "--data", str(prepared), "--out", str(gan),
          "--set", f"train.steps={budget.gan_steps}", "--set", f"train.batch_size={budget.gan_batch}",
-         "--set", "model.ngf=32", "--set", "model.ndf=32",
+         "--set", "acgan.ngf=32", "--set", "acgan.ndf=32",
          "--set", f"train.checkpoint_every={max(10, budget.gan_steps // 6)}",
          "--set", f"train.sample_every={max(10, budget.gan_steps // 4)}", *common],
         gan / "loss_curves.png", resume_flag="--resume", resume_marker=gan / "checkpoints" / "last.pt",
@@ -160,12 +161,20 @@ def plan(out: Path, source: str, input_dir: Path | None, budget: Budget, seed: i
     return stages
 
 
+def stage_command(name: str) -> ModuleType:
+    """The subcommand module a stage runs (imported by name: the quickstart needs no command-line discovery)."""
+    from skingan.commands import download, evaluate_gan, experiment, prepare, sample, train_gan
+
+    modules = {m.NAME: m for m in (download, prepare, train_gan, sample, evaluate_gan, experiment)}
+    return modules[name]
+
+
 def run_stage(stage: Stage, argv: list[str]) -> None:
     """Run one stage in this process. Ctrl-C and OSError reach the quickstart command itself, so its single
     message says to run the quickstart again (not the stage's own resume hint)."""
-    from skingan.cli import build_parser
+    from skingan.commands._common import stage_parser
 
-    args = build_parser().parse_args(argv)
+    args = stage_parser(stage_command(argv[0])).parse_args(argv[1:])
     try:
         code = int(args._run(args) or 0)
     except UserError as error:

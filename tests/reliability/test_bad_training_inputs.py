@@ -550,7 +550,7 @@ GAN_RESUME_CASES = {
     "other_arch": (["--set", "model.arch=dcgan", "--set", "train.loss=bce"], None,
                    ["model.arch='dcgan'", "has model.arch='sngan'"]),
     "other_config": (["--config", "dcgan64"], None, ["model.arch='dcgan'", "has model.arch='sngan'"]),
-    "wider_generator": (["--set", "model.ngf=16"], None, ["model.ngf=16", "has model.ngf=8"]),
+    "wider_generator": (["--set", "sngan.ngf=16"], None, ["sngan.ngf=16", "has sngan.ngf=8"]),
     "other_data": (["--data-variant", "retrained"], None, ["was trained on prepared set", "use the same --data"]),
     "classifier_as_last": ([], "classifier_checkpoint", ["is not a skingan GAN checkpoint"]),
     "payload_as_last": ([], "payload.pt", LOAD_FAILS),

@@ -1,7 +1,6 @@
 """Synthetic images from `skingan sample` folders, added to the TRAINING split only.
 
-A sample folder is `DIR/<class>/*.png`, `DIR/manifest.csv` (file, class, target, seed, index, checkpoint,
-step, arch, image_size, config_hash, prepared_hash, train_split) and `DIR/sample.json`. Its images are
+A sample folder (its contract: `skingan.data.samples`) is read through `read_manifest`. Its images are
 refused unless the GAN was trained on the `train` split of the very prepared set the classifier uses
 (same content hash): otherwise validation or test images may have shaped the generator.
 """
@@ -14,53 +13,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skingan.data.prepared import CLASS_NAMES, class_index
+from skingan.data.prepared import CLASS_NAMES
+from skingan.data.samples import DEFAULT_SEARCH_ROOT, newest_sample_dir, read_manifest
+
+__all__ = ["DEFAULT_SEARCH_ROOT", "check_no_leakage", "choose_synthetic", "newest_sample_dir", "read_manifest",
+           "used_table"]
 from skingan.errors import UserError
 
 log = logging.getLogger("skingan")
-
-MANIFEST_COLUMNS = ("file", "class", "prepared_hash", "train_split")
-DEFAULT_SEARCH_ROOT = Path("outputs")
-
-
-def newest_sample_dir(root: Path = DEFAULT_SEARCH_ROOT) -> Path:
-    """The most recently written `skingan sample` folder under `root` (a manifest.csv beside a sample.json)."""
-    candidates = [m.parent for m in root.rglob("manifest.csv") if (m.parent / "sample.json").is_file()] \
-        if root.is_dir() else []
-    if not candidates:
-        raise UserError(f"--synthetic without a folder: no 'skingan sample' output (manifest.csv + sample.json) "
-                        f"under '{root}'; run 'skingan sample' or give --synthetic DIR")
-    return max(candidates, key=lambda d: (d / "manifest.csv").stat().st_mtime)
-
-
-def read_manifest(folder: str | Path) -> pd.DataFrame:
-    """The manifest with absolute paths and integer targets; every listed file must exist."""
-    folder = Path(folder)
-    path = folder / "manifest.csv"
-    if not folder.is_dir():
-        raise UserError(f"synthetic folder '{folder}' does not exist; give a folder written by 'skingan sample'")
-    if not path.is_file():
-        raise UserError(f"synthetic folder '{folder}' has no manifest.csv; give a folder written by 'skingan sample'")
-    try:
-        manifest = pd.read_csv(path, dtype={"file": str, "class": str, "prepared_hash": str, "train_split": str},
-                               keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise UserError(f"'{path}' is not a readable CSV: {error}") from error
-    missing = [c for c in MANIFEST_COLUMNS if c not in manifest.columns]
-    if missing:
-        raise UserError(f"'{path}' lacks column(s) {', '.join(missing)}; expected the 'skingan sample' manifest")
-    if manifest.empty:
-        raise UserError(f"'{path}' lists no images")
-    manifest = manifest.copy()
-    manifest["target"] = [class_index(c) for c in manifest["class"]]
-    manifest["class"] = [CLASS_NAMES[t] for t in manifest["target"]]
-    manifest["path"] = [str((folder / f).resolve()) for f in manifest["file"]]
-    absent = [f for f, p in zip(manifest["file"], manifest["path"], strict=True) if not Path(p).is_file()]
-    if absent:
-        raise UserError(f"'{path}' lists {len(absent)} missing file(s), e.g. '{folder / absent[0]}'")
-    manifest["source_dir"] = str(folder.resolve())
-    return manifest
-
 
 def check_no_leakage(manifest: pd.DataFrame, prepared_hash: str, folder: str | Path) -> None:
     """Refuse images from a GAN trained on another prepared set or on a split other than train."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from types import ModuleType
 
 
 def finite_float(text: str) -> float:
@@ -51,3 +52,12 @@ def add_config(parser: argparse.ArgumentParser, *, default: str) -> None:
                         help="override one config value, e.g. --set train.steps=500 (repeatable)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the resolved config and exit without running")
+
+
+def stage_parser(module: ModuleType) -> argparse.ArgumentParser:
+    """A parser for one subcommand module alone, for callers that run a stage in-process (the quickstart)
+    without building the whole `skingan` command line (which discovers every command, the caller included)."""
+    parser = argparse.ArgumentParser(prog=f"skingan {module.NAME}")
+    module.add_arguments(parser)
+    parser.set_defaults(command=module.NAME, _run=module.run)
+    return parser

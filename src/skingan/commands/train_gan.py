@@ -1,4 +1,5 @@
-"""skingan train-gan: train DCGAN, WGAN-GP, AC-GAN or SNGAN on a prepared set's training images."""
+"""skingan train-gan: train a generator family (registered in skingan.gan.registry) on a prepared set's
+training images."""
 
 from __future__ import annotations
 
@@ -39,6 +40,11 @@ def run(args: argparse.Namespace) -> int:
     result = train(config, args.data, args.out, seed=args.seed, device=device, resume=args.resume,
                    progress=not args.no_progress)
     if init_distributed(device).main:
+        if result.stopped_by == "max_minutes":
+            print(f"train-gan: train.max_minutes={config.train.max_minutes:g} reached at step {result.step} of "
+                  f"{config.train.steps}; checkpoint {result.checkpoint}. Add --resume to the same command to "
+                  "continue exactly.")
+            return 0
         print(f"train-gan: {config.model.arch}{config.model.image_size} reached step {result.step} "
               f"({result.images_per_s:.1f} images/s); checkpoint {result.checkpoint}, samples in "
               f"{result.out / 'samples'}, metrics in {result.out / 'metrics.csv'}")

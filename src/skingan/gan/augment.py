@@ -44,6 +44,12 @@ class DiffAugment:
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
 
+    def observe(self, scalars: dict[str, torch.Tensor]) -> None:
+        """A fixed policy: nothing to adapt."""
+
+    def scalars(self) -> dict[str, float]:
+        return {}
+
     def _rand(self, n: int, *shape: int) -> torch.Tensor:
         values = torch.rand(n * self.world, *shape, generator=self.generator)
         return values[self.rank::self.world]

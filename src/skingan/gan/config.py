@@ -1,47 +1,45 @@
-"""The GAN stage's typed config: model, data and training sections (YAML under configs/, `--set a.b=v`)."""
+"""The GAN stage's typed config: model, data and train sections, plus one section per generator family.
+
+A config file is a delta over its family's recommended recipe (`Family.defaults`): the loader layers
+family defaults < YAML file < `--set` overrides, so `model: {arch: sngan, image_size: 128}` is a whole config.
+Only the active family's section appears in a resolved config. Checkpoints and YAML files written before
+families had sections kept the classic network options under `model:` (`model.ngf`, ...); they are moved
+into the family's section on load, and `--set model.ngf=...` still works.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, fields, make_dataclass
+from typing import Any
 
-from skingan.config import setting
+from skingan.config import from_dict, setting
 from skingan.data.prepared import CLASS_NAMES
 from skingan.gan.augment import parse_policy
+from skingan.gan.family import Family
 from skingan.gan.losses import LOSSES
-from skingan.gan.nets import D_NORMS, SIZES, UPSAMPLE
+from skingan.gan.nets import DCNetOptions
+from skingan.gan.registry import FAMILIES, get_family
 
-ARCHS = ("dcgan", "wgan", "acgan", "sngan")
+ARCHS = tuple(FAMILIES)
+SIZES = tuple(sorted({size for family in FAMILIES.values() for size in family.sizes}))
+DEFAULT_ARCH = "sngan"
+# Where the classic network options lived before each family had its own section.
+LEGACY_MODEL_KEYS = tuple(f.name for f in fields(DCNetOptions))
 
 
 @dataclass
 class ModelConfig:
-    arch: str = setting("sngan", choices=ARCHS, help="dcgan | wgan (WGAN-GP critic) | acgan (conditional) | sngan")
+    arch: str = setting(DEFAULT_ARCH, choices=ARCHS,
+                        help=" | ".join(f"{name} ({family.summary})" for name, family in FAMILIES.items()))
     image_size: int = setting(64, choices=SIZES)
     nz: int = setting(128, min=1, max=4096, help="latent size")
-    ngf: int = setting(64, min=4, max=1024, help="generator width (channels of the last block)")
-    ndf: int = setting(64, min=4, max=1024, help="discriminator width (channels of the first block)")
-    g_upsample: str = setting("resize", choices=UPSAMPLE, help="convt (DCGAN) or resize (upsample+conv, no checkerboard)")
-    g_norm: str = setting("batch", choices=D_NORMS, help="batch norm in G (none: e.g. for CPU DDP runs)")
-    d_norm: str = setting("none", choices=D_NORMS, help="batch norm in D (none for a WGAN-GP critic)")
-    spectral_norm: bool = setting(True, help="spectral norm on every D convolution")
-    d_dropout: float = setting(0.0, min=0.0, max=0.9, help="Dropout2d after each D stage (AC-GAN)")
-
-    @property
-    def conditional(self) -> bool:
-        return self.arch == "acgan"
-
-    def check(self) -> None:
-        if self.arch == "wgan" and self.d_norm != "none":
-            raise ValueError("model.arch=wgan needs model.d_norm=none (the gradient penalty is per sample; "
-                             "batch norm mixes samples)")
-        if self.arch == "sngan" and not self.spectral_norm:
-            raise ValueError("model.arch=sngan needs model.spectral_norm=true")
 
 
 @dataclass
 class DataConfig:
     classes: list[str] = setting(default_factory=lambda: ["malignant"],
-                                 help="classes to learn: [malignant] (unconditional) or both (AC-GAN)")
+                                 help="classes to learn: [malignant] (unconditional) or both (conditional)")
     split: str = setting("train", help="always train: a GAN must never see validation or test images")
 
     def check(self) -> None:
@@ -60,6 +58,7 @@ class DataConfig:
 @dataclass
 class TrainConfig:
     steps: int = setting(10000, min=1, help="generator updates")
+    max_minutes: float = setting(0.0, min=0.0, help="stop cleanly with a checkpoint after this wall time (0: no limit)")
     batch_size: int = setting(64, min=1, help="global batch (split over DDP processes)")
     lr_g: float = setting(2e-4, min=0.0)
     lr_d: float = setting(2e-4, min=0.0)
@@ -90,17 +89,116 @@ class TrainConfig:
             raise ValueError(f"train.diffaugment: {error}") from None
 
 
-@dataclass
-class GANConfig:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+# ------------------------------------------------------------------------------------- the assembled config
+def _fill_family_section(self: Any) -> None:
+    """The active family's section exists in every config (its defaults when the file gives none)."""
+    family = FAMILIES.get(self.model.arch)
+    if family is not None and getattr(self, family.name) is None:
+        setattr(self, family.name, family.options())
 
-    def check(self) -> None:
-        if self.model.arch == "acgan" and len(self.data.classes) < 2:
-            raise ValueError("model.arch=acgan is class-conditional: data.classes needs both classes, "
-                             "e.g. [benign, malignant]")
-        if self.model.arch == "wgan" and self.train.loss != "wasserstein":
-            raise ValueError("model.arch=wgan needs train.loss=wasserstein")
-        if self.train.loss == "wasserstein" and self.model.d_norm != "none":
-            raise ValueError("train.loss=wasserstein needs model.d_norm=none (gradient penalty with batch norm)")
+
+def _check(self: Any) -> None:
+    family = self.family
+    for name in FAMILIES:
+        if name != family.name and getattr(self, name) is not None:
+            raise ValueError(f"section '{name}' is for model.arch={name}, but model.arch={family.name}; "
+                             f"remove it (or rename it to '{family.name}')")
+    if self.model.image_size not in family.sizes:
+        raise ValueError(f"model.arch={family.name} supports model.image_size "
+                         f"{', '.join(map(str, family.sizes))}; got {self.model.image_size}")
+    if family.conditioning == "always" and len(self.data.classes) < 2:
+        raise ValueError(f"model.arch={family.name} is class-conditional: data.classes needs both classes, "
+                         "e.g. [benign, malignant]")
+    family.check(self)
+
+
+def _family(self: Any) -> Family:
+    return get_family(self.model.arch)
+
+
+def _options(self: Any) -> Any:
+    return getattr(self, self.model.arch)
+
+
+def _conditional(self: Any) -> bool:
+    """One generator for several classes, told which class to draw (AC-GAN, or projection conditioning)."""
+    return self.family.is_conditional(len(self.data.classes))
+
+
+def _layer_defaults(data: dict, overrides: list[str]) -> dict:
+    """family defaults < file: the recipe of the arch that the file (or a --set model.arch=) names."""
+    data = migrate_legacy(data)
+    file_arch = (data.get("model") or {}).get("arch", DEFAULT_ARCH) if isinstance(data.get("model"), dict) else None
+    arch = file_arch
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key.strip() == "model.arch":
+            arch = value.strip()
+    if arch not in FAMILIES:
+        return data  # the strict loader names the bad value
+    if arch != file_arch:  # the --set arch's recipe, and the file's network options where they fit it
+        data.setdefault("model", {})["arch"] = arch
+        if file_arch in FAMILIES and FAMILIES[file_arch].options is FAMILIES[arch].options and file_arch in data:
+            data[arch] = data.pop(file_arch)
+    return deep_merge(FAMILIES[arch].defaults, data)
+
+
+def _legacy_key(config: Any, key: str) -> str:
+    """`model.ngf` (before families had sections) → `<arch>.ngf`."""
+    section, _, name = key.partition(".")
+    if section == "model" and name in LEGACY_MODEL_KEYS and name in {f.name for f in fields(config.options)}:
+        return f"{config.model.arch}.{name}"
+    return key
+
+
+def migrate_legacy(data: dict) -> dict:
+    """A copy with the classic network options moved out of `model:` into the family's own section."""
+    data = copy.deepcopy(data)
+    model = data.get("model")
+    if not isinstance(model, dict):
+        return data
+    moved = {key: model.pop(key) for key in LEGACY_MODEL_KEYS if key in model}
+    if moved:
+        arch = model.get("arch", DEFAULT_ARCH)
+        section = data.setdefault(str(arch), {})
+        if isinstance(section, dict):
+            for key, value in moved.items():
+                section.setdefault(key, value)
+    return data
+
+
+def deep_merge(base: dict, top: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+GANConfig = make_dataclass(
+    "GANConfig",
+    [("model", ModelConfig, field(default_factory=ModelConfig)),
+     ("data", DataConfig, field(default_factory=DataConfig)),
+     ("train", TrainConfig, field(default_factory=TrainConfig)),
+     *[(name, family.options | None, field(default=None, metadata={"omit_none": True}))
+       for name, family in FAMILIES.items()]],
+    namespace={
+        "__doc__": "model, data, train and the active family's section (named after it).",
+        "__module__": __name__,
+        "__post_init__": _fill_family_section,
+        "check": _check,
+        "family": property(_family),
+        "options": property(_options),
+        "conditional": property(_conditional),
+        "layer_defaults": staticmethod(_layer_defaults),
+        "legacy_key": staticmethod(_legacy_key),
+    },
+
+)
+
+
+def config_from_saved(data: dict, origin: str) -> Any:
+    """A resolved config as a checkpoint stores it (older layouts migrated)."""
+    return from_dict(GANConfig, migrate_legacy(data), origin=origin)

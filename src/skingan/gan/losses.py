@@ -1,6 +1,7 @@
 """GAN losses as small objects: each computes D and G losses from a discriminator callable.
 
-A loss knows nothing of the loop: it calls `D(images) -> (adversarial logits, class logits | None)`,
+A loss knows nothing of the loop: it calls `D(images) -> (adversarial logits, class logits | None)`, or
+`D(images, labels)` when the discriminator conditions on the class (`labels_to_d`, projection conditioning),
 returns a scalar loss and a dict of detached scalars to log (D(x), D(G(z)), penalty, auxiliary loss).
 The loop owns backward, optimiser steps, AMP and scheduling.
 """
@@ -13,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 DOutput = tuple[torch.Tensor, torch.Tensor | None]
-DCallable = Callable[[torch.Tensor], DOutput]
+DCallable = Callable[..., DOutput]
 Scalars = dict[str, torch.Tensor]
 
 
@@ -21,9 +22,11 @@ class GANLoss:
     """Base: adversarial terms are defined by subclasses; the auxiliary class loss (AC-GAN) is shared."""
 
     name = "base"
+    penalty_name = "gp"  # the metrics.csv column of the penalty, when there is one
 
     def __init__(self, *, label_smoothing: float = 0.0, fake_label: float = 0.0, gp_lambda: float = 10.0,
-                 aux_weight: float = 1.0, conditional: bool = False) -> None:
+                 aux_weight: float = 1.0, conditional: bool = False, labels_to_d: bool = False) -> None:
+        self.labels_to_d = labels_to_d
         self.real_label = 1.0 - label_smoothing
         self.fake_label = fake_label
         self.gp_lambda = gp_lambda
@@ -33,22 +36,32 @@ class GANLoss:
     def d_adversarial(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def call_d(self, D: DCallable, x: torch.Tensor, labels: torch.Tensor | None) -> DOutput:
+        return D(x, labels) if self.labels_to_d else D(x)
+
+    def extra_scalars(self, real_logits: torch.Tensor) -> Scalars:
+        """More detached values from D's real logits for the log or an augmenter (e.g. ADA's sign mean)."""
+        return {}
+
     def g_adversarial(self, fake: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def penalty(self, D: DCallable, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
+    def penalty(self, D: DCallable, real: torch.Tensor, fake: torch.Tensor, step: int) -> torch.Tensor | None:
+        """A regulariser added as gp_lambda · penalty; `step` (the generator step being trained) lets a
+        lazy regulariser run every k-th step only. None: no penalty on this step."""
         return None
 
     def d_loss(self, D: DCallable, real: torch.Tensor, fake: torch.Tensor, y_real: torch.Tensor | None = None,
-               y_fake: torch.Tensor | None = None) -> tuple[torch.Tensor, Scalars]:
-        real_adv, real_cls = D(real)
-        fake_adv, fake_cls = D(fake)
+               y_fake: torch.Tensor | None = None, step: int = 0) -> tuple[torch.Tensor, Scalars]:
+        real_adv, real_cls = self.call_d(D, real, y_real)
+        fake_adv, fake_cls = self.call_d(D, fake, y_fake)
         loss = self.d_adversarial(real_adv.float(), fake_adv.float())
         scalars: Scalars = {"d_real": real_adv.detach().float().mean(), "d_fake": fake_adv.detach().float().mean()}
-        gp = self.penalty(D, real, fake)
+        scalars.update(self.extra_scalars(real_adv.detach()))
+        gp = self.penalty(D, real, fake, step)
         if gp is not None:
             loss = loss + self.gp_lambda * gp
-            scalars["gp"] = gp.detach()
+            scalars[self.penalty_name] = gp.detach()
         if self.conditional:
             aux = aux_class_loss(real_cls, y_real) + aux_class_loss(fake_cls, y_fake)
             loss = loss + self.aux_weight * aux
@@ -58,7 +71,7 @@ class GANLoss:
 
     def g_loss(self, D: DCallable, fake: torch.Tensor,
                y_fake: torch.Tensor | None = None) -> tuple[torch.Tensor, Scalars]:
-        fake_adv, fake_cls = D(fake)
+        fake_adv, fake_cls = self.call_d(D, fake, y_fake)
         loss = self.g_adversarial(fake_adv.float())
         scalars: Scalars = {}
         if self.conditional:
@@ -111,7 +124,7 @@ class WassersteinGPLoss(GANLoss):
     def g_adversarial(self, fake: torch.Tensor) -> torch.Tensor:
         return -fake.mean()
 
-    def penalty(self, D: DCallable, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    def penalty(self, D: DCallable, real: torch.Tensor, fake: torch.Tensor, step: int) -> torch.Tensor:
         # fp32 outside autocast: double backward through half precision is fragile and needs grad scaling.
         with torch.autocast(device_type=real.device.type, enabled=False):
             alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, generator=None)

@@ -1,4 +1,4 @@
-"""Generators and discriminators for DCGAN, WGAN-GP, AC-GAN and SNGAN at 32, 64 and 128 px.
+"""The DCGAN-style networks shared by the four classic families (dcgan, wgan, acgan, sngan) at 32, 64, 128 px.
 
 One family of networks covers the four models: a DCGAN-style generator (transposed convolutions, or
 resize-convolutions that avoid checkerboard artefacts) and a DCGAN-style discriminator whose normalisation,
@@ -9,14 +9,32 @@ conditional); losses apply the numerically stable forms.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.utils import spectral_norm
 
+from skingan.config import setting
+from skingan.gan.family import NetSpec
+
 SIZES = (32, 64, 128)
 UPSAMPLE = ("convt", "resize")
 D_NORMS = ("batch", "none")
+
+
+@dataclass
+class DCNetOptions:
+    """The config section of a classic family (named after it: `dcgan:`, `wgan:`, `acgan:`, `sngan:`)."""
+
+    ngf: int = setting(64, min=4, max=1024, help="generator width (channels of the last block)")
+    ndf: int = setting(64, min=4, max=1024, help="discriminator width (channels of the first block)")
+    g_upsample: str = setting("resize", choices=UPSAMPLE, help="convt (DCGAN) or resize (upsample+conv, no checkerboard)")
+    g_norm: str = setting("batch", choices=D_NORMS, help="batch norm in G (none: e.g. for CPU DDP runs)")
+    d_norm: str = setting("none", choices=D_NORMS, help="batch norm in D (none for a WGAN-GP critic)")
+    spectral_norm: bool = setting(True, help="spectral norm on every D convolution")
+    d_dropout: float = setting(0.0, min=0.0, max=0.9, help="Dropout2d after each D stage (AC-GAN)")
 
 
 def n_blocks(image_size: int) -> int:
@@ -126,7 +144,8 @@ class Discriminator(nn.Module):
         self.cls = wrap(nn.Conv2d(channels, n_classes, 4, 1, 0)) if n_classes else None
         self.apply(init_weights)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`labels` are not used: a conditional D here classifies (AC-GAN) rather than conditions."""
         h = self.features(x)
         adv = self.adv(h).flatten()
         cls = self.cls(h).flatten(1) if self.cls is not None else None
@@ -135,3 +154,20 @@ class Discriminator(nn.Module):
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def build_generator(spec: NetSpec, options: DCNetOptions) -> Generator:
+    return Generator(nz=spec.nz, ngf=options.ngf, image_size=spec.image_size, n_classes=spec.n_classes,
+                     upsample=options.g_upsample, norm=options.g_norm)
+
+
+def build_discriminator(spec: NetSpec, options: DCNetOptions) -> Discriminator:
+    return Discriminator(ndf=options.ndf, image_size=spec.image_size, n_classes=spec.n_classes,
+                         norm=options.d_norm, sn=options.spectral_norm, dropout=options.d_dropout)
+
+
+def check_classic(config: Any) -> None:
+    """Rules every classic family shares: the gradient penalty is per sample, so no batch norm in D."""
+    if config.train.loss == "wasserstein" and config.options.d_norm != "none":
+        raise ValueError(f"train.loss=wasserstein needs {config.model.arch}.d_norm=none "
+                         "(gradient penalty with batch norm)")

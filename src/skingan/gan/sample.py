@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 from typing import Any
@@ -11,33 +10,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from skingan.config import config_hash, from_dict
+from skingan.config import config_hash
+from skingan.data import samples
 from skingan.data.prepared import class_index
 from skingan.errors import UserError, one_line
+from skingan.gan.checkpoint import load_checkpoint
+from skingan.gan.config import config_from_saved
+from skingan.gan.images import save_png, to_uint8
+from skingan.gan.registry import build_generator
 
 log = logging.getLogger("skingan")
 
-MANIFEST_COLUMNS = ("file", "class", "target", "seed", "index", "checkpoint", "step", "arch", "image_size",
-                    "config_hash", "prepared_hash", "train_split")
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(B, 3, H, W) in [-1, 1] → uint8 (B, H, W, 3): (x + 1) · 127.5, rounded, clipped to 0–255.
-
-    The full range is used: -1 → 0, 0 → 128, +1 → 255 (the original study clamped negatives to black).
-    """
-    x = (images.detach().float().cpu() + 1.0) * 127.5
-    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 
 
 def load_generator(checkpoint_path: str | Path, device: str = "cpu", use_ema: bool = True) -> tuple[nn.Module, dict]:
     """The generator (eval mode) and its provenance, from the checkpoint file alone."""
-    from skingan.gan.config import GANConfig
-    from skingan.gan.train import build_generator, load_checkpoint
-
     path = Path(checkpoint_path)
     ckpt = load_checkpoint(path)
-    config = from_dict(GANConfig, ckpt["config"], origin=f"{path} (config)")
+    config = config_from_saved(ckpt["config"], origin=f"{path} (config)")
     G = build_generator(config)
     weights = ckpt["G_ema"] if use_ema and ckpt.get("G_ema") is not None else ckpt["G"]
     if use_ema and ckpt.get("G_ema") is None:
@@ -49,7 +39,7 @@ def load_generator(checkpoint_path: str | Path, device: str = "cpu", use_ema: bo
         "image_size": int(ckpt["image_size"]),
         "nz": int(ckpt["nz"]),
         "classes": list(ckpt["classes"]),
-        "conditional": config.model.conditional,
+        "conditional": config.conditional,
         "step": int(ckpt["step"]),
         "prepared_hash": ckpt["prepared_hash"],
         "train_split": ckpt["train_split"],
@@ -75,7 +65,7 @@ def resolve_class(meta: dict, class_name: str | None) -> str:
     classes = meta["classes"]
     if class_name is None:
         if meta["conditional"]:
-            raise UserError(f"this AC-GAN generates {', '.join(classes)}: choose --class (or all)")
+            raise UserError(f"this conditional generator generates {', '.join(classes)}: choose --class (or all)")
         return classes[0]
     name = class_name.strip().lower()
     if name not in classes:
@@ -109,11 +99,10 @@ def write_samples(checkpoint: str | Path, out: str | Path, n: int, class_name: s
     """DIR/<class>/<class>_000000.png…, DIR/manifest.csv and DIR/sample.json; returns the summary record."""
     from tqdm import tqdm
 
-    from skingan.gan.train import save_png
     from skingan.runs import atomic_write_json, atomic_write_text, remove_stale_temporaries
 
     out = Path(out)
-    if (out / "manifest.csv").exists() and (out / "sample.json").exists():
+    if samples.is_sample_folder(out):
         raise UserError(f"'{out}' already holds samples (manifest.csv); choose another --out")
     remove_stale_temporaries(out)  # PNGs cut short by a kill; the re-run rewrites every file
     G, meta = load_generator(checkpoint, device=device, use_ema=use_ema)
@@ -122,27 +111,16 @@ def write_samples(checkpoint: str | Path, out: str | Path, n: int, class_name: s
     for name in names:
         images = generate_images(G, meta, n, name, seed, batch_size=batch_size, device=device)
         for index, image in enumerate(tqdm(images, desc=f"sample {name}", unit="img", leave=False)):
-            file = f"{name}/{name}_{index:06d}.png"
+            file = samples.image_file(name, index)
             save_png(image, out / file)
             rows.append({"file": file, "class": name, "target": class_index(name), "seed": seed, "index": index,
                          "checkpoint": meta["checkpoint"], "step": meta["step"], "arch": meta["arch"],
                          "image_size": meta["image_size"], "config_hash": meta["config_hash"],
                          "prepared_hash": meta["prepared_hash"], "train_split": meta["train_split"]})
         counts[name] = len(images)
-    lines = _csv_text(rows)
-    atomic_write_text(out / "manifest.csv", lines)
+    atomic_write_text(out / samples.MANIFEST, samples.manifest_text(rows))
     record = {**{k: meta[k] for k in ("checkpoint", "step", "arch", "image_size", "nz", "classes", "conditional",
                                       "config_hash", "prepared_hash", "train_split", "ema")},
               "seed": seed, "n_per_class": n, "counts": counts, "total": sum(counts.values())}
-    atomic_write_json(out / "sample.json", record)
+    atomic_write_json(out / samples.RECORD, record)
     return record
-
-
-def _csv_text(rows: list[dict]) -> str:
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()

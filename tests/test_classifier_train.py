@@ -239,3 +239,19 @@ def test_bench_script_runs(tmp_path):
     rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [r["backbone"] for r in rows] == ["efficientnet-lite0", "efficientnet-b0"]
     assert all(r["s_per_iteration"] > 0 and r["images_per_s"] > 0 for r in rows)
+
+
+def test_the_training_modules_names_stay_importable_from_train():
+    """train.py was split by job; `fit` calls each step through train's namespace (tests patch it there)."""
+    import inspect
+
+    from skingan.classifier import checkpoints, inference, train_data, train_epoch, train_outputs
+
+    for module in (train_data, train_epoch, inference, checkpoints, train_outputs):
+        defined = [name for name, value in vars(module).items() if not name.startswith("_") and (
+            (name.isupper() and not inspect.ismodule(value))
+            or ((inspect.isfunction(value) or inspect.isclass(value)) and value.__module__ == module.__name__))]
+        assert defined
+        for name in defined:
+            assert getattr(T, name) is getattr(module, name), f"{module.__name__}.{name}"
+            assert name in T.__all__, name

@@ -11,7 +11,8 @@ import pytest
 from scipy import stats
 
 from conftest import assert_clean_error, make_prepared_set, run_skingan
-from skingan.classifier.experiment import conclusion_text, mean_ci, paired_differences, summarise
+from skingan.classifier.study_stats import mean_ci, paired_differences, summarise
+from skingan.classifier.study_text import conclusion_text
 from test_classifier_train import micro_prepared
 from test_synthetic_mixing import write_sample_folder
 
@@ -134,3 +135,19 @@ def test_paired_differences_match_scipy_and_the_conclusion_reads_them():
     single = fake_results(effect=0.05, seeds=1)
     one = conclusion_text(paired_differences(single, "real-aug"), summarise(single), "real-aug", 1, 0.95)
     assert "insufficient" in one and "single seed" in one
+
+
+def test_the_study_modules_names_stay_importable_from_experiment():
+    """experiment.py was split by job; everything the study modules define is still importable from it."""
+    import inspect
+
+    from skingan.classifier import experiment, study_plan, study_plots, study_stats, study_text
+
+    for module in (study_plan, study_stats, study_text, study_plots):
+        defined = [name for name, value in vars(module).items() if not name.startswith("_") and (
+            (name.isupper() and not inspect.ismodule(value))
+            or ((inspect.isfunction(value) or inspect.isclass(value)) and value.__module__ == module.__name__))]
+        assert defined
+        for name in defined:
+            assert getattr(experiment, name) is getattr(module, name), f"{module.__name__}.{name}"
+            assert name in experiment.__all__, name

@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from skingan.classifier.experiment import ExperimentConfig, run_experiment
+    from skingan.classifier.experiment import run_experiment
+    from skingan.classifier.study_plan import ExperimentConfig
     from skingan.config import load_config, to_yaml
     from skingan.runs import resolve_device
 

@@ -162,6 +162,34 @@ def test_dry_run_counts_and_sizes_without_writing(capsys, tmp_path, images150):
     assert not out.exists()
 
 
+def test_dry_run_prints_the_resolved_options(capsys, tmp_path, images150):
+    import yaml
+
+    from skingan.config import from_dict
+
+    out = tmp_path / "isic"
+    with MockIsicServer(images150) as server:
+        code, stdout, _ = download(capsys, server, out, "--collections", "60,71", "--limit", "5", "--thumbnails",
+                                   "--dry-run")
+    assert code == 0 and not out.exists()
+    options, line = stdout.split("dry run: ")
+    printed = yaml.safe_load(options)
+    assert printed == {"out": str(out), "query": "", "collections": [60, 71], "limit": 5, "thumbnails": True,
+                       "workers": 4, "api_url": server.api_url}
+    assert from_dict(isic.DownloadOptions, printed, origin="dry run").collections == [60, 71]
+    assert line.startswith("5 images match (thumbnails, ")
+
+
+def test_the_run_records_its_options(capsys, tmp_path, images40):
+    out = tmp_path / "isic"
+    with MockIsicServer(images40[:5]) as server:
+        code, _, _ = download(capsys, server, out, "--query", "diagnosis_1:Malignant", "--limit", "3")
+    assert code == 0
+    assert json.loads((out / isic.RECORD).read_text()) == {"options": {
+        "query": "diagnosis_1:Malignant", "collections": [], "limit": 3, "thumbnails": False, "workers": 4,
+        "api_url": server.api_url}}
+
+
 # ------------------------------------------------------------------------------------------------- faults
 def test_429_with_retry_after_and_503_recovered(capsys, tmp_path, images40):
     ids = [im.isic_id for im in images40]
@@ -311,7 +339,7 @@ def test_not_enough_disk_space_is_refused_before_downloading(capsys, tmp_path, i
     import shutil
 
     usage = shutil.disk_usage(tmp_path)
-    monkeypatch.setattr(isic.shutil, "disk_usage", lambda path: usage._replace(free=10_000_000))
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=10_000_000))
     with MockIsicServer(images40) as server:
         code, _, stderr = download(capsys, server, tmp_path / "isic")
         assert not server.requests_for("/files/")

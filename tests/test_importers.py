@@ -15,17 +15,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from skingan.data.importers import (
-    ImportOptions,
-    import_ham10000,
-    import_isic,
-    import_isic_json,
-    import_phantom,
-    import_siim_2020,
-    import_source,
-    isic_fields_target,
-    label_to_target,
-)
+from skingan.data.prepare_options import PrepareOptions
+from skingan.data.sources import ham10000, isic, isic_json, phantom, siim_isic_2020
+from skingan.data.sources.labels import isic_fields_target, label_to_target
+from skingan.data.sources.registry import import_source
 from skingan.errors import UserError
 
 CURRENT_MELANOMA = ("Malignant", "Malignant melanocytic proliferations (Melanoma)", "Melanoma Invasive")
@@ -132,7 +125,7 @@ def test_isic_fields_current_and_legacy_schema():
 def test_isic_cli_folder(isic2017, tmp_path, schema, flat):
     rows = real_images(isic2017, 4, 3)
     root = build_isic_cli(tmp_path / schema, rows, schema, flat)
-    table = import_isic(root, ImportOptions(target="malignant")).table
+    table = isic.read(root, PrepareOptions(target="malignant")).table
     assert list(table["image_id"]) == [r[0] for r in rows]
     assert all(Path(p).is_file() for p in table["path"])
     # row 0 is a BCC (malignant), row 1 indeterminate (unknown), the rest follow the real labels
@@ -140,30 +133,30 @@ def test_isic_cli_folder(isic2017, tmp_path, schema, flat):
     assert list(table["target"].iloc[2:]) == [r[2] for r in rows[2:]]
     assert set(table["license"]) == {"CC-BY-NC"} and set(table["attribution"]) == {"Test Hospital"}
     assert table["patient_id"].iloc[3] == "IP_0001"
-    melanoma = import_isic(root, ImportOptions(target="melanoma")).table
+    melanoma = isic.read(root, PrepareOptions(target="melanoma")).table
     assert melanoma["target"].iloc[0] == 0  # a BCC is not a melanoma
 
 
 def test_isic_cli_folder_without_labels_is_a_user_error(tmp_path):
     (tmp_path / "metadata.csv").write_text("isic_id,attribution\nISIC_1,x\n")
     with pytest.raises(UserError, match="diagnosis_1"):
-        import_isic(tmp_path, ImportOptions())
+        isic.read(tmp_path, PrepareOptions())
 
 
 def test_ham10000_layout(isic2017, tmp_path):
     rows = real_images(isic2017, 5, 3)
-    table = import_ham10000(build_ham10000(tmp_path, rows), ImportOptions(target="malignant")).table
+    table = ham10000.read(build_ham10000(tmp_path, rows), PrepareOptions(target="malignant")).table
     assert all(Path(p).is_file() for p in table["path"])
     assert {Path(p).parent.name for p in table["path"]} == {"HAM10000_images_part_1", "HAM10000_images_part_2"}
     assert list(table["target"]) == [1, 0] + [r[2] for r in rows[2:]]  # bcc malignant, vasc benign
     assert table["diagnosis"].iloc[0] == "basal cell carcinoma" and table["lesion_id"].iloc[1] == "HAM_0000000"
-    melanoma = import_ham10000(tmp_path, ImportOptions(target="melanoma")).table
+    melanoma = ham10000.read(tmp_path, PrepareOptions(target="melanoma")).table
     assert list(melanoma["target"]) == [0, 0] + [r[2] for r in rows[2:]]
 
 
 def test_siim_2020_drops_listed_duplicates(isic2017, tmp_path):
     rows = real_images(isic2017, 4, 2)
-    imported = import_siim_2020(build_siim_2020(tmp_path, rows, rows[0][0]), ImportOptions())
+    imported = siim_isic_2020.read(build_siim_2020(tmp_path, rows, rows[0][0]), PrepareOptions())
     assert "ISIC_DUPLICATE" not in set(imported.table["image_id"]) and len(imported.table) == 6
     assert imported.dropped[0]["image_id"] == "ISIC_DUPLICATE"
     assert list(imported.table["target"]) == [r[2] for r in rows]
@@ -172,7 +165,7 @@ def test_siim_2020_drops_listed_duplicates(isic2017, tmp_path):
 
 def test_isic_json_records_of_the_fullres_originals(isic_fullres):
     labels = pd.read_csv(isic_fullres / "labels.csv").set_index("isic_id")
-    table = import_isic_json(isic_fullres, ImportOptions()).table.set_index("image_id")
+    table = isic_json.read(isic_fullres, PrepareOptions()).table.set_index("image_id")
     assert len(table) == 40 and int(table["target"].sum()) == 20
     assert (table["target"] == labels.loc[table.index, "target"]).all()
     assert set(table["license"]) == {"CC-0"} and table["attribution"].iloc[0].startswith("UDA-1")
@@ -186,7 +179,7 @@ def test_isic_json_reads_v2_records_too(isic2017, tmp_path):
               "metadata": {"clinical": dict(zip(["diagnosis_1", "diagnosis_2"], CURRENT_MELANOMA, strict=False)),
                            "acquisition": {"pixels_x": 256}}}
     (tmp_path / f"{isic_id}.json").write_text(json.dumps(record))
-    table = import_isic_json(tmp_path, ImportOptions()).table
+    table = isic_json.read(tmp_path, PrepareOptions()).table
     assert list(table["target"]) == [1] and table["license"].iloc[0] == "CC-BY"
 
 
@@ -201,7 +194,7 @@ def test_phantom_importer_follows_the_phantom_signature(monkeypatch, isic2017):
     fake = types.ModuleType("skingan.data.phantom")
     fake.phantom_records = phantom_records
     monkeypatch.setitem(sys.modules, "skingan.data.phantom", fake)
-    imported = import_phantom(None, ImportOptions(n=4, seed=3, target="melanoma"))
+    imported = phantom.read(None, PrepareOptions(n=4, seed=3, target="melanoma"))
     assert list(imported.table["image_id"]) == [f"PH_3_{k}" for k in range(4)]
     assert list(imported.table["target"]) == [r[2] for r in rows]
     assert set(imported.images) == set(imported.table["image_id"]) and set(imported.table["source"]) == {"phantom"}
@@ -209,23 +202,25 @@ def test_phantom_importer_follows_the_phantom_signature(monkeypatch, isic2017):
 
 def test_real_phantom_module():
     pytest.importorskip("skingan.data.phantom")
-    imported = import_phantom(None, ImportOptions(n=12, seed=1))
+    imported = phantom.read(None, PrepareOptions(n=12, seed=1))
     assert len(imported.table) == 12 and set(imported.table["target"]) <= {0, 1}
     assert all(im.size == (256, 256) for im in imported.images.values())
 
 
 def test_source_and_input_checks(tmp_path):
     with pytest.raises(UserError, match="accepted: isic, ham10000"):
-        import_source("kaggle", tmp_path, ImportOptions())
+        import_source("kaggle", tmp_path, PrepareOptions())
     with pytest.raises(UserError, match="is not a folder"):
-        import_source("isic", tmp_path / "absent", ImportOptions())
+        import_source("isic", tmp_path / "absent", PrepareOptions())
     with pytest.raises(UserError, match="HAM10000_metadata.csv"):
-        import_source("ham10000", tmp_path, ImportOptions())
+        import_source("ham10000", tmp_path, PrepareOptions())
 
 
 def test_command_lists_every_source():
-    from skingan.commands import prepare as command
-    from skingan.data.importers import SOURCES, clean_age
+    from skingan.cli import build_parser
+    from skingan.data.sources.registry import source_names
+    from skingan.data.sources.tables import clean_age
 
-    assert command.SOURCES == SOURCES
+    prepare = next(a for a in build_parser()._actions if a.dest == "command").choices["prepare"]
+    assert tuple(next(a for a in prepare._actions if a.dest == "source").choices) == source_names()
     assert [clean_age(v) for v in ("50.0", "35", "unknown", "", "None", "nan")] == ["50", "35", "", "", "", ""]

@@ -17,7 +17,8 @@ from PIL import Image
 from conftest import assert_clean_error, run_skingan
 from skingan.cli import main as skingan_main
 from skingan.data.images import decode_file
-from skingan.data.prepare import PrepareParams, prepare
+from skingan.data.prepare import prepare
+from skingan.data.prepare_options import PrepareOptions
 from skingan.data.prepared import open_prepared
 from test_importers import build_ham10000, build_isic_cli, build_siim_2020, real_images
 
@@ -221,8 +222,8 @@ def test_siim_2020_layout_drops_duplicates(isic2017, tmp_path):
 
 
 def test_reduce_and_max_ratio_keep_the_ratio(isic_fullres, tmp_path):
-    base = dict(source="isic-json", input=isic_fullres, sizes=[16], seed=2)
-    capped = prepare(PrepareParams(**base, out=tmp_path / "capped", max_ratio=0.5))
+    base = dict(source="isic-json", input=str(isic_fullres), sizes=[16], seed=2)
+    capped = prepare(PrepareOptions(**base, out=str(tmp_path / "capped"), max_ratio=0.5))
     assert capped.info["counts"] and open_prepared(capped.out).targets.tolist().count(0) == 10
     assert skingan_main(["prepare", "--source", "isic-json", "--input", str(isic_fullres), "--max-ratio", "0.5",
                          "--reduce", "12", "--resize", "squash", "--out", str(tmp_path / "reduced"), "--sizes", "16",
@@ -302,3 +303,41 @@ def test_folder_csv_with_a_missing_file_and_an_unknown_label(isic2017, tmp_path,
     assert info["dropped"]["unknown_label"] == [{"image_id": rows[2][1].stem, "label": "?"}]
     assert info["total"] == 4 and int(open_prepared(tmp_path / "p").targets.sum()) == 2
     assert "gone.jpg: file not found" in capsys.readouterr().out
+
+
+def test_dry_run_prints_the_resolved_options_and_writes_nothing(tmp_path, capsys):
+    import yaml
+
+    from skingan.config import from_dict
+
+    out = tmp_path / "p"
+    flags = ["prepare", "--source", "folder", "--input", str(tmp_path), "--labels", "labels.csv", "--sizes", "32",
+             "64", "--max-ratio", "2", "--keep-split", "fold", "--out", str(out), "--dry-run"]
+    assert skingan_main(flags) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert from_dict(PrepareOptions, printed, origin="dry run") == PrepareOptions(
+        source="folder", input=str(tmp_path), labels=str(tmp_path / "labels.csv"), sizes=[32, 64], max_ratio=2.0,
+        keep_split="fold", out=str(out))  # --labels resolved against --input, as prepare reads it
+    assert not out.exists()
+    assert skingan_main([*flags, "--sizes", "4"]) == 2  # checked before anything is printed
+    assert capsys.readouterr().err.strip() == ("skingan prepare: error: --sizes 4: each size must be between 8 and "
+                                               "1024 pixels")
+
+
+def test_options_through_the_config_machinery():
+    """PrepareOptions is a config like the training ones: strict keys, checked types, check() with the flag's
+    message (a config file's name in front)."""
+    from skingan.config import from_dict, to_dict
+    from skingan.errors import UserError
+
+    with pytest.raises(UserError, match=r"x.yaml: unknown key 'size'; accepted keys here: draft, force"):
+        from_dict(PrepareOptions, {"size": [64]}, origin="x.yaml")
+    with pytest.raises(UserError, match=r"x.yaml: sizes\[0\]='64' is not accepted: expected an integer"):
+        from_dict(PrepareOptions, {"sizes": ["64"]}, origin="x.yaml")
+    with pytest.raises(UserError, match=r"^x.yaml: --sizes 4: each size must be between 8 and 1024 pixels$"):
+        from_dict(PrepareOptions, {"sizes": [4]}, origin="x.yaml")
+    with pytest.raises(UserError, match=r"^x.yaml: --n 1: phantom sets need at least 2 images$"):
+        from_dict(PrepareOptions, {"source": "phantom", "n": 1}, origin="x.yaml")
+    options = from_dict(PrepareOptions, {"source": "phantom", "n": 10, "sizes": [32]}, origin="x.yaml")
+    assert from_dict(PrepareOptions, to_dict(options), origin="again") == options
+    assert options.recorded()["input"] is None and "out" not in options.recorded()

@@ -14,6 +14,7 @@ import pytest
 from isic_mock_server import MockIsicServer, build_images
 from skingan.cli import main
 from skingan.data import isic
+from skingan.data.isic import transfer
 
 N_IMAGES = 40  # the real full-resolution originals, ~0.4 MB each
 ROOM = 5_000_000  # bytes the "disk" takes before it is full: about a third of the download
@@ -23,7 +24,8 @@ pytestmark = pytest.mark.usefixtures("fast_retries")
 
 
 class FillingDisk:
-    """Stands in for `open` inside skingan.data.isic: writes succeed until `room` bytes are used, then ENOSPC."""
+    """Stands in for `open` inside skingan.data.isic.transfer (where image bytes are written): writes succeed
+    until `room` bytes are used, then ENOSPC."""
 
     def __init__(self, room: int):
         self.room = room
@@ -64,7 +66,7 @@ def test_disk_full_mid_download_stops_cleanly_and_the_rerun_finishes(shared_data
         capsys.readouterr()
 
         disk = FillingDisk(ROOM)
-        monkeypatch.setattr(isic, "open", disk, raising=False)
+        monkeypatch.setattr(transfer, "open", disk, raising=False)
         out = tmp_path / "isic"
         code = main([*args, "--out", str(out)])
         err = capsys.readouterr().err

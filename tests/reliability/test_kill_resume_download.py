@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import random
 import signal
@@ -34,9 +35,19 @@ def images(shared_data: Path):
 
 
 def folder_files(out: Path) -> dict[str, str]:
-    """sha256 of every file under a download folder, by relative path."""
-    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(out.rglob("*")) if p.is_file() and p.name != isic.LOCK_FILE}
+    """sha256 of every file under a download folder, by relative path; download.json without its API URL, the
+    address of the mock server each test starts."""
+    files = {}
+    for path in sorted(out.rglob("*")):
+        if not path.is_file() or path.name == isic.LOCK_FILE:
+            continue
+        data = path.read_bytes()
+        if path.relative_to(out).as_posix() == isic.RECORD:
+            record = json.loads(data)
+            assert record["options"].pop("api_url").startswith("http://127.0.0.1:")
+            data = json.dumps(record, sort_keys=True).encode()
+        files[path.relative_to(out).as_posix()] = hashlib.sha256(data).hexdigest()
+    return files
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +61,7 @@ def reference(images, tmp_path_factory) -> tuple[dict[str, str], float]:
     files = folder_files(out)
     for image in images:
         assert files[f"images/{image.isic_id}.jpg"] == image.sha256
+    assert isic.RECORD in files  # the options of the run, which every resumed run must leave the same
     return files, slowed_wall(images, tmp_path_factory.mktemp("download_timing") / "isic")
 
 

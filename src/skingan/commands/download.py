@@ -12,7 +12,7 @@ from skingan.commands._common import add_common
 from skingan.errors import UserError
 
 if TYPE_CHECKING:
-    from skingan.data.isic import DownloadSummary, IsicClient, Outcome
+    from skingan.data.isic import DownloadOptions, DownloadSummary, IsicClient, Outcome
 
 NAME = "download"
 HELP = "download ISIC Archive images + metadata (API v2); re-run the same command to resume"
@@ -36,20 +36,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ISIC API v2 base URL (default: $SKINGAN_ISIC_API_URL or "
                              "https://api.isic-archive.com/api/v2/)")
     parser.add_argument("--dry-run", action="store_true",
-                        help="print how many images match and their total size; download nothing")
+                        help="print the resolved options and how many images match and their total size; "
+                             "download nothing")
 
 
-def validate(args: argparse.Namespace) -> list[int]:
-    from skingan.data.isic import check_query, parse_collections
+def resolve_options(args: argparse.Namespace) -> DownloadOptions:
+    """The flags as typed options (skingan.config), checked before any request."""
+    from skingan.commands._options import options_from_flags
+    from skingan.data.isic import DownloadOptions, parse_collections, resolve_api_url
 
-    if args.limit is not None and args.limit < 1:
-        raise UserError(f"--limit {args.limit}: must be at least 1 (leave it out to download everything)")
-    if not 1 <= args.workers <= 64:
-        raise UserError(f"--workers {args.workers}: accepted 1 to 64")
+    values = {"out": str(args.out), "query": args.query, "collections": parse_collections(args.collections),
+              "limit": args.limit, "thumbnails": args.thumbnails, "workers": args.workers,
+              "api_url": resolve_api_url(args.api_url)}
+    options = options_from_flags(DownloadOptions, values)
     if args.out.exists() and not args.out.is_dir():
         raise UserError(f"--out '{args.out}' exists and is not a folder")
-    check_query(args.query)
-    return parse_collections(args.collections)
+    return options
 
 
 class Progress:
@@ -88,41 +90,42 @@ def run(args: argparse.Namespace) -> int:
     from skingan.data import isic
 
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # retries are expected; failures are reported below
-    collections = validate(args)
+    options = resolve_options(args)
     policy = isic.RetryPolicy.from_env()
-    api_url = isic.resolve_api_url(args.api_url)
-    session = isic.build_session(policy, pool_size=args.workers + 2)
-    client = isic.IsicClient(api_url, session, policy)
-    client.check_collections(collections)
+    session = isic.build_session(policy, pool_size=options.workers + 2)
+    client = isic.IsicClient(options.api_url, session, policy)
+    client.check_collections(options.collections)
     if args.dry_run:
-        return dry_run(client, args, collections)
+        return dry_run(client, options)
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    planned = isic.estimate(client, args.query, collections, args.limit, args.thumbnails, page_through=False)
+    planned = isic.estimate(client, options.query, options.collections, options.limit, options.thumbnails,
+                            page_through=False)
     if planned.size:
         present = sum(f.stat().st_size for f in (out / "images").glob("ISIC_*")) if (out / "images").is_dir() else 0
         isic.check_free_space(out, max(planned.size - present, 0))
-    request = isic.DownloadRequest(out=out, query=args.query, collections=collections, limit=args.limit,
-                                   thumbnails=args.thumbnails, workers=args.workers)
     progress = Progress(planned.count)
     try:
         with isic.exclusive_lock(out):
-            downloader = isic.Downloader(client, request, on_outcome=progress.on_outcome, on_bytes=progress.on_bytes)
+            isic.write_record(options)
+            downloader = isic.Downloader(client, options, on_outcome=progress.on_outcome, on_bytes=progress.on_bytes)
             summary = downloader.run(isic.DownloadSummary(out=out, matched=planned.count))
     finally:
         progress.close()
     return report(summary)
 
 
-def dry_run(client: IsicClient, args: argparse.Namespace, collections: list[int]) -> int:
+def dry_run(client: IsicClient, options: DownloadOptions) -> int:
+    from skingan.commands._options import print_options
     from skingan.data.isic import estimate, human_bytes
 
-    found = estimate(client, args.query, collections, args.limit, args.thumbnails)
-    what = "thumbnails" if args.thumbnails else "full images"
+    print_options(options.shown())
+    found = estimate(client, options.query, options.collections, options.limit, options.thumbnails)
+    what = "thumbnails" if options.thumbnails else "full images"
     size = human_bytes(found.size) if found.size is not None else "unknown size"
     print(f"dry run: {found.count} images match ({what}, {size}, {found.size} bytes); nothing was downloaded "
-          f"(would write to {args.out})")
+          f"(would write to {options.out})")
     return 0
 
 

@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from skingan.commands._common import add_common, finite_float
+from skingan.data.sources.labels import TARGETS
+from skingan.data.sources.registry import sources
+
+if TYPE_CHECKING:
+    from skingan.data.prepare_options import PrepareOptions
 
 NAME = "prepare"
 HELP = "turn raw images (ISIC, HAM10000, SIIM-ISIC 2020, ISIC 2017, a folder, ISIC JSON, phantoms) into a prepared set"
 EXAMPLE = ("skingan prepare --source folder --input ../shared/data/isic2017-256 --labels labels.csv "
            "--image-col image --label-col target --id-col isic_id --keep-split split --out data/prepared/isic2017")
 
-SOURCES = ("isic", "ham10000", "siim-isic-2020", "isic2017", "folder", "isic-json", "phantom")  # = importers.SOURCES
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = "sources (--source):\n" + "\n".join(f"  {s.name:<16}{s.summary}" for s in sources().values())
     add_common(parser, out_default="data/prepared", out_help="folder for the prepared set")
     source = parser.add_argument_group("source")
-    source.add_argument("--source", required=True, choices=SOURCES, help="layout of --input")
+    source.add_argument("--source", required=True, choices=tuple(sources()), help="layout of --input")
     source.add_argument("--input", type=Path, help="folder with the images (not needed for phantom)")
     source.add_argument("--n", type=int, default=200, help="number of phantom images (--source phantom)")
-    source.add_argument("--target", default="malignant", choices=("malignant", "melanoma"),
+    source.add_argument("--target", default="malignant", choices=TARGETS,
                         help="positive class: malignant (benign vs malignant) or melanoma (vs everything else)")
     folder = parser.add_argument_group("--source folder with a CSV")
     folder.add_argument("--labels", type=Path, help="CSV of labels (relative to --input or absolute)")
@@ -49,12 +55,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     processing.add_argument("--workers", type=int, default=0, help="decoding processes (0: one per CPU, ≤ 8)")
     processing.add_argument("--strict", action="store_true", help="fail if any image cannot be read")
     processing.add_argument("--force", action="store_true", help="replace a different prepared set at --out")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the resolved options (YAML) and exit without reading or writing anything")
 
 
 def resolve_labels(labels: Path | None, input_dir: Path | None) -> Path | None:
+    """--labels as given when it is absolute or a file from here, else relative to --input."""
     if labels is None or labels.is_absolute() or labels.is_file() or input_dir is None:
         return labels
     return input_dir / labels
+
+
+def resolve_options(args: argparse.Namespace) -> PrepareOptions:
+    """The flags as typed options (skingan.config; one field per flag, same name), checked before any file is
+    read. --device is accepted like everywhere, but nothing here runs on it."""
+    from skingan.commands._options import options_from_flags
+    from skingan.data.prepare_options import PrepareOptions
+
+    values = {f.name: getattr(args, f.name) for f in fields(PrepareOptions)}
+    values["labels"] = resolve_labels(args.labels, args.input)
+    values = {name: str(value) if isinstance(value, Path) else value for name, value in values.items()}
+    return options_from_flags(PrepareOptions, values)
 
 
 def summary_table(info: dict) -> str:
@@ -84,17 +105,15 @@ def summary_table(info: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from skingan.data.prepare import PrepareParams, prepare
+    options = resolve_options(args)
+    if args.dry_run:
+        from skingan.commands._options import print_options
 
-    params = PrepareParams(
-        source=args.source, out=args.out, input=args.input, target=args.target, sizes=list(args.sizes),
-        resize=args.resize, val_size=args.val_size, test_size=args.test_size, seed=args.seed,
-        keep_split=args.keep_split, splits_from=args.splits_from, reduce=args.reduce, max_ratio=args.max_ratio,
-        draft=args.draft, strict=args.strict, force=args.force, workers=args.workers,
-        labels=resolve_labels(args.labels, args.input), image_col=args.image_col, label_col=args.label_col,
-        id_col=args.id_col, patient_col=args.patient_col, lesion_col=args.lesion_col, n=args.n,
-    )
-    result = prepare(params)
+        print_options(options)
+        return 0
+    from skingan.data.prepare import prepare
+
+    result = prepare(options)
     print(summary_table(result.info))
     state = "already up to date at" if result.reused else "written to"
     print(f"prepared set {state} {result.out} ({result.info['total']} images, hash {result.hash[:12]})")

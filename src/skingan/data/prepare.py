@@ -1,7 +1,8 @@
 """The prepare pipeline: import → label filter → de-duplicate → decode once → reduce → split → caches.
 
 Each step is a small function over a pandas table; `prepare` chains them and writes the prepared set
-(see skingan.data.prepared for the on-disk contract).
+(see skingan.data.prepared for the on-disk contract). What to do comes in as PrepareOptions
+(skingan.data.prepare_options); the images come from a data source (skingan.data.sources).
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from skingan.data.images import RESIZE_MODES, Decoded, decode_job, decode_pil
-from skingan.data.importers import SOURCES, TARGETS, Imported, ImportOptions, import_source
+from skingan.data.images import Decoded, decode_job, decode_pil
+from skingan.data.prepare_options import PrepareOptions
 from skingan.data.prepared import (
     CLASS_NAMES,
     METADATA_COLUMNS,
@@ -34,7 +35,9 @@ from skingan.data.prepared import (
     open_prepared,
     write_prepared_set,
 )
-from skingan.data.splits import assign_splits, check_sizes, normalise_split_values
+from skingan.data.sources.base import Imported
+from skingan.data.sources.registry import import_source
+from skingan.data.splits import assign_splits, normalise_split_values
 from skingan.errors import UserError
 from skingan.runs import remove_stale_temporaries
 
@@ -45,42 +48,7 @@ log = logging.getLogger("skingan")
 
 EXTRA_COLUMNS = ("sha256", "width", "height")
 OWN_ENTRIES = {"prepare.json", "metadata.csv", "cache"}
-MIN_SIZE, MAX_SIZE = 8, 1024
-
-
-@dataclass
-class PrepareParams:
-    """Everything `skingan prepare` was asked to do (paths resolved)."""
-
-    source: str
-    out: Path
-    input: Path | None = None
-    target: str = "malignant"
-    sizes: list[int] = field(default_factory=lambda: [64, 128])
-    resize: str = "crop"
-    val_size: float = 0.15
-    test_size: float = 0.15
-    seed: int = 0
-    keep_split: str | None = None
-    splits_from: Path | None = None
-    reduce: int | None = None
-    max_ratio: float | None = None
-    draft: bool = True
-    strict: bool = False
-    force: bool = False
-    workers: int = 0  # 0: one per CPU (at most 8)
-    labels: Path | None = None
-    image_col: str = "image"
-    label_col: str = "target"
-    id_col: str | None = None
-    patient_col: str | None = None
-    lesion_col: str | None = None
-    n: int = 200
-
-    def recorded(self) -> dict[str, Any]:
-        """The parameters that decide the output (not where it goes or how many workers made it)."""
-        skip = {"out", "force", "workers", "strict"}
-        return {k: (str(v.resolve()) if isinstance(v, Path) else v) for k, v in asdict(self).items() if k not in skip}
+PrepareParams = PrepareOptions  # the name of the options before they were a typed config (scripts use it)
 
 
 @dataclass
@@ -94,34 +62,17 @@ class PrepareResult:
 # ---------------------------------------------------------------- checks
 
 
-def validate(params: PrepareParams) -> None:
-    """Flag values that can be checked before touching any file."""
-    if params.source not in SOURCES:
-        raise UserError(f"--source {params.source!r} is not known; accepted: {', '.join(SOURCES)}")
-    if params.target not in TARGETS:
-        raise UserError(f"--target {params.target!r} is not known; accepted: {', '.join(TARGETS)}")
-    if params.resize not in RESIZE_MODES:
-        raise UserError(f"--resize {params.resize!r} is not known; accepted: {', '.join(RESIZE_MODES)}")
-    if not params.sizes:
-        raise UserError("--sizes needs at least one size, e.g. --sizes 64 128")
-    for size in params.sizes:
-        if not MIN_SIZE <= size <= MAX_SIZE:
-            raise UserError(f"--sizes {size}: each size must be between {MIN_SIZE} and {MAX_SIZE} pixels")
-    check_sizes(params.val_size, params.test_size)
-    if params.reduce is not None and params.reduce < 2:
-        raise UserError(f"--reduce {params.reduce}: must keep at least 2 images")
-    if params.max_ratio is not None and params.max_ratio <= 0:
-        raise UserError(f"--max-ratio {params.max_ratio}: must be > 0 (benign images per malignant image)")
-    if params.workers < 0:
-        raise UserError(f"--workers {params.workers}: must be ≥ 0 (0 = one per CPU)")
-    if params.source == "phantom" and params.n < 2:
-        raise UserError(f"--n {params.n}: phantom sets need at least 2 images")
-    if params.keep_split and params.splits_from:
-        raise UserError("--keep-split and --splits-from cannot be combined; pick one source of splits")
-    if params.splits_from is not None and not is_prepared_set(params.splits_from):
-        raise UserError(f"--splits-from '{params.splits_from}' is not a prepared set (no prepare.json)")
-    if params.input is not None and params.out.resolve() == params.input.resolve():
-        raise UserError(f"--out '{params.out}' is the --input folder; choose a separate folder for the prepared set")
+def validate(options: PrepareOptions) -> None:
+    """Every check that needs no input file: the values (options.check()), then the folders named."""
+    try:
+        options.check()
+    except ValueError as error:
+        raise UserError(str(error)) from error
+    splits_from, root, out = options.splits_from_path, options.input_path, options.out_path
+    if splits_from is not None and not is_prepared_set(splits_from):
+        raise UserError(f"--splits-from '{splits_from}' is not a prepared set (no prepare.json)")
+    if root is not None and out.resolve() == root.resolve():
+        raise UserError(f"--out '{out}' is the --input folder; choose a separate folder for the prepared set")
 
 
 def input_fingerprint(imported: Imported) -> str:
@@ -326,12 +277,12 @@ def relative_path(path: str, root: Path | None) -> str:
         return str(Path(path).resolve())
 
 
-def kept_splits(table: pd.DataFrame, params: PrepareParams) -> tuple[pd.Series | None, bool]:
+def kept_splits(table: pd.DataFrame, options: PrepareOptions) -> tuple[pd.Series | None, bool]:
     """The split column to keep (and whether to carve missing splits), from --keep-split or --splits-from."""
-    if params.keep_split:
-        return normalise_split_values(table["split"], params.keep_split), True
-    if params.splits_from is not None:
-        other = open_prepared(params.splits_from).metadata
+    if options.keep_split:
+        return normalise_split_values(table["split"], options.keep_split), True
+    if options.splits_from is not None:
+        other = open_prepared(options.splits_from).metadata
         mapping = dict(zip(other["image_id"], other["split"], strict=True))
         if "sha256" in other.columns:
             by_bytes = dict(zip(other["sha256"], other["split"], strict=True))
@@ -354,31 +305,28 @@ def count_table(metadata: pd.DataFrame) -> dict[str, dict[str, int]]:
                     for c, name in enumerate(CLASS_NAMES)} for split in SPLITS}
 
 
-def prepare(params: PrepareParams) -> PrepareResult:
+def prepare(options: PrepareOptions) -> PrepareResult:
     """Run the whole pipeline; returns where the set is, its hash and prepare.json's content."""
     started = time.time()
-    validate(params)
-    options = ImportOptions(target=params.target, labels=params.labels, image_col=params.image_col,
-                            label_col=params.label_col, id_col=params.id_col, patient_col=params.patient_col,
-                            lesion_col=params.lesion_col, split_col=params.keep_split, n=params.n,
-                            seed=params.seed)
-    imported = import_source(params.source, params.input, options)
+    validate(options)
+    out, root = options.out_path, options.input_path
+    imported = import_source(options.source, root, options)
     listed = len(imported.table)
-    recorded = params.recorded()
+    recorded = options.recorded()
     fingerprint = input_fingerprint(imported)
-    existing = check_out(params.out, recorded, fingerprint, params.force)
+    existing = check_out(out, recorded, fingerprint, options.force)
     if existing is not None:
-        log.info("'%s' already holds this prepared set (same inputs and parameters); reusing it", params.out)
-        remove_stale_temporaries(params.out)  # a killed --force run may have left some beside the kept set
-        return PrepareResult(params.out, existing["hash"], existing, reused=True)
+        log.info("'%s' already holds this prepared set (same inputs and parameters); reusing it", out)
+        remove_stale_temporaries(out)  # a killed --force run may have left some beside the kept set
+        return PrepareResult(out, existing["hash"], existing, reused=True)
 
     table, unknown = drop_unknown_labels(imported.table)
     table, duplicate_ids = drop_duplicate_ids(table)
-    caches, facts, errors = decode_all(table, imported.images, params.sizes, params.resize, params.draft,
-                                       params.workers)
+    caches, facts, errors = decode_all(table, imported.images, options.sizes, options.resize, options.draft,
+                                       options.workers)
     skipped = [{"image_id": i, "path": p, "reason": e} for i, p, e in
                zip(table["image_id"], table["path"], errors, strict=True) if e]
-    if skipped and params.strict:
+    if skipped and options.strict:
         first = skipped[0]
         raise UserError(f"{len(skipped)} image(s) could not be used (--strict), first: "
                         f"'{first['path'] or first['image_id']}': {first['reason']}")
@@ -389,33 +337,33 @@ def prepare(params: PrepareParams) -> PrepareResult:
     table = table[good].reset_index(drop=True)
     table, duplicate_bytes = drop_duplicate_bytes(table)
 
-    rng = np.random.default_rng(params.seed)
+    rng = np.random.default_rng(options.seed)
     capped = reduced = 0
-    if params.max_ratio is not None:
-        table, capped = cap_ratio(table, params.max_ratio, rng)
-    if params.reduce is not None:
-        table, reduced = reduce_keep_ratio(table, params.reduce, rng)
+    if options.max_ratio is not None:
+        table, capped = cap_ratio(table, options.max_ratio, rng)
+    if options.reduce is not None:
+        table, reduced = reduce_keep_ratio(table, options.reduce, rng)
     if table.empty or table["target"].nunique() < 2:
         have = "no images" if table.empty else f"only class {CLASS_NAMES[int(table['target'].iat[0])]}"
-        raise UserError(f"--input '{params.input}': after filtering there are {have}; both benign and malignant "
+        raise UserError(f"--input '{root}': after filtering there are {have}; both benign and malignant "
                         f"images are needed ({len(unknown)} unknown labels, {len(skipped)} unreadable files)")
 
-    kept, carve = kept_splits(table, params)
-    table["split"], split_info = assign_splits(table, val_size=params.val_size, test_size=params.test_size,
-                                               seed=params.seed, kept=kept, carve_missing=carve)
-    metadata = build_metadata(table, params.input)
+    kept, carve = kept_splits(table, options)
+    table["split"], split_info = assign_splits(table, val_size=options.val_size, test_size=options.test_size,
+                                               seed=options.seed, kept=kept, carve_missing=carve)
+    metadata = build_metadata(table, root)
     rows = table["_row"].to_numpy()
-    unchanged = len(rows) == len(caches[params.sizes[0]]) and np.array_equal(rows, np.arange(len(rows)))
-    arrays = caches if unchanged else {s: caches[s][rows] for s in params.sizes}
+    unchanged = len(rows) == len(caches[options.sizes[0]]) and np.array_equal(rows, np.arange(len(rows)))
+    arrays = caches if unchanged else {s: caches[s][rows] for s in options.sizes}
     del caches
 
     info = {
-        "source": params.source,
-        "inputs": {"input": str(params.input.resolve()) if params.input else None,
+        "source": options.source,
+        "inputs": {"input": str(root.resolve()) if root else None,
                    "files": [str(Path(f).resolve()) for f in imported.files[:20]],
                    "rows_listed": listed, "fingerprint": fingerprint},
         "parameters": recorded,
-        "seed": params.seed,
+        "seed": options.seed,
         "counts": count_table(metadata),
         "total": int(len(metadata)),
         "skipped": skipped,
@@ -426,12 +374,12 @@ def prepare(params: PrepareParams) -> PrepareResult:
         "notes": imported.notes,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "elapsed_s": round(time.time() - started, 2),
-        "workers": params.workers or default_workers(),
+        "workers": options.workers or default_workers(),
     }
-    content_hash = write_prepared_set(params.out, metadata, arrays, info)
-    remove_stale_caches(params.out, params.sizes)  # after: a failed write must leave the older set whole
+    content_hash = write_prepared_set(out, metadata, arrays, info)
+    remove_stale_caches(out, options.sizes)  # after: a failed write must leave the older set whole
     info["hash"] = content_hash
-    return PrepareResult(params.out, content_hash, info)
+    return PrepareResult(out, content_hash, info)
 
 
 def remove_stale_caches(out: Path, sizes: list[int]) -> None:

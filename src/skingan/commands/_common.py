@@ -48,8 +48,9 @@ def add_config(parser: argparse.ArgumentParser, *, default: str) -> None:
     """--config NAME|PATH and repeatable --set section.key=value."""
     parser.add_argument("--config", default=default,
                         help="a YAML file, or the name of one under configs/ (with or without .yaml)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config value, e.g. --set train.steps=500 (repeatable)")
+    parser.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="override config values, e.g. --set train.steps=500 train.lr_d=1e-4 "
+                             "(several after one --set, and --set may repeat)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the resolved config and exit without running")
 

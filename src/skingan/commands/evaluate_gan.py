@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from skingan.commands._common import add_common
+
+if TYPE_CHECKING:
+    from skingan.evaluation.settings import EvalSettings
 
 NAME = "evaluate-gan"
 HELP = "score generated images against the real set: FD/KID/precision/recall/density/coverage, PIQA, memorisation"
@@ -40,69 +44,94 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "~/.cache/skingan/features)")
     parser.add_argument("--no-feature-cache", action="store_true", help="always recompute real features")
     parser.add_argument("--name", default=None, help="model name in tables (default: from the run/samples)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the resolved options (YAML) and exit without evaluating")
     add_common(parser, out_default=None, out_help="folder for metrics.json, metrics.md and figures "
                                                    "(with --compare: compare.md/.csv/.json)")
 
 
-def _check(args: argparse.Namespace) -> None:
-    from skingan.errors import UserError
-    from skingan.evaluation.features import check_feature_spec, find_inception_weights
+def resolve_settings(args: argparse.Namespace) -> EvalSettings:
+    """The flags → EvalSettings (typed config, validated once); `resolved_device` settles --device auto."""
+    from skingan.commands._options import options_from_flags
+    from skingan.evaluation import folder
+    from skingan.evaluation.settings import EvalSettings
 
-    if args.data is None:
-        raise UserError("--data PREPARED is required (the prepared set holding the real images)")
-    if args.n < 2:
-        raise UserError(f"--n {args.n}: at least 2 fakes are needed (2000 recommended)")
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size {args.batch_size}: must be at least 1")
-    if args.resize is not None and args.resize < 32:
-        raise UserError(f"--resize {args.resize}: must be at least 32 px")
-    check_feature_spec(args.features)
-    if args.features == "inception":
-        find_inception_weights(args.inception_weights)
-    if (args.out / "checkpoints").is_dir() or (args.out / "manifest.csv").is_file():
-        raise UserError(f"--out '{args.out}' is a training run or samples folder; choose a new folder, "
-                        f"e.g. {args.out / 'evaluation'}")
-    if (args.out / "metrics.json").is_file():  # written last, so only a finished evaluation has it
-        raise UserError(f"--out '{args.out}' already holds a run (a finished evaluation, metrics.json); "
-                        "choose another --out, or delete that folder to evaluate again")
+    cache = folder.feature_cache_dir(args.feature_cache, enabled=not args.no_feature_cache)
+    settings = options_from_flags(EvalSettings, {
+        "split": args.split, "n": args.n, "features": args.features, "inception_weights": args.inception_weights,
+        "resize": args.resize, "batch_size": args.batch_size, "seed": args.seed, "device": args.device,
+        "feature_cache": None if cache is None else str(cache),
+    })
+    if settings.features == "inception":
+        from skingan.evaluation.features import find_inception_weights
+
+        find_inception_weights(settings.inception_weights)
+    return settings
+
+
+def resolved_device(settings: EvalSettings) -> EvalSettings:
+    import dataclasses
+
+    from skingan.runs import resolve_device
+
+    return dataclasses.replace(settings, device=resolve_device(settings.device))
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from skingan.evaluation import folder
+    from skingan.evaluation.compare import compare
+
+    if args.dry_run:
+        import yaml
+
+        print(yaml.safe_dump({"compare": [str(folder.find_metrics(p)) for p in args.compare], "out": str(args.out)},
+                             sort_keys=False), end="")
+        return 0
+    text = compare(args.compare, args.out)
+    print(text)
+    print(f"evaluate-gan: compared {len(args.compare)} evaluations → {args.out / folder.COMPARE_MD}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     import logging
 
+    from skingan.commands._options import print_options
     from skingan.data.prepared import open_prepared
-    from skingan.evaluation import evaluate as ev
-    from skingan.evaluation.features import default_cache_dir
-    from skingan.runs import init_run_dir, resolve_device, seed_everything
+    from skingan.errors import UserError
+    from skingan.evaluation import fakes as fake_sources
+    from skingan.evaluation import folder
+    from skingan.evaluation.evaluate import evaluate
+    from skingan.evaluation.settings import settings_dict
+    from skingan.runs import init_run_dir, seed_everything
 
     log = logging.getLogger("skingan")
     if args.compare:
-        text = ev.compare(args.compare, args.out)
-        print(text)
-        print(f"evaluate-gan: compared {len(args.compare)} evaluations → {args.out / 'compare.md'}")
+        return run_compare(args)
+    if args.data is None:
+        raise UserError("--data PREPARED is required (the prepared set holding the real images)")
+    settings = resolve_settings(args)
+    if args.dry_run:
+        print_options(resolved_device(settings))
         return 0
-    _check(args)
+    folder.check_out(args.out)
     prepared = open_prepared(args.data)
-    device = resolve_device(args.device)
-    seed_everything(args.seed)
-    settings = ev.EvalSettings(
-        split=args.split, n=args.n, features=args.features, inception_weights=args.inception_weights,
-        resize=args.resize, batch_size=args.batch_size, seed=args.seed, device=device,
-        feature_cache=None if args.no_feature_cache else (args.feature_cache or default_cache_dir()),
-    )
+    settings = resolved_device(settings)
+    seed_everything(settings.seed)
     if args.samples is not None:
-        fakes = ev.load_samples_dir(args.samples, args.class_name, args.n)
+        fakes = fake_sources.load_samples_dir(args.samples, args.class_name, settings.n)
     else:
-        checkpoint = ev.find_run_checkpoint(args.run) if args.run is not None else args.checkpoint
-        fakes = ev.generate_fakes(checkpoint, args.class_name, args.n, args.seed, device, args.batch_size)
-    init_run_dir(args.out, seed=args.seed, device=device, marker="metrics.json",
-                 extra={"evaluate_settings": ev.settings_dict(settings)})
-    metrics = ev.evaluate(fakes, prepared, settings, args.out, name=args.name)
+        checkpoint = fake_sources.find_run_checkpoint(args.run) if args.run is not None else args.checkpoint
+        fakes = fake_sources.generate_fakes(checkpoint, args.class_name, settings.n, settings.seed, settings.device,
+                                            settings.batch_size)
+    init_run_dir(args.out, seed=settings.seed, device=settings.device, marker=folder.METRICS,
+                 extra={folder.RECORD_KEY: settings_dict(settings)})
+    metrics = evaluate(fakes, prepared, settings, args.out, name=args.name)
     p = metrics["protocol"]
     log.info("FD_%s %.3f (noise floor %.3f), KID %.5f ± %.5f, precision %.3f, recall %.3f, density %.3f, "
              "coverage %.3f, memorised %.3f", p["extractor"], metrics["fd"], metrics["fd_noise_floor"],
              metrics["kid_mean"], metrics["kid_std"], metrics["precision"], metrics["recall"],
              metrics["density"], metrics["coverage"], metrics["memorization"]["fraction_below_threshold"])
     print(f"evaluate-gan: {p['n_fake']} {p['class']} fakes vs {p['n_real']} real ({p['extractor']}) → "
-          f"{args.out / 'metrics.json'}, metrics.md and 3 figures")
+          f"{folder.metrics_path(args.out)}, {folder.TABLES} and {len(folder.FIGURES)} figures")
     return 0

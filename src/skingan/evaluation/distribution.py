@@ -13,10 +13,6 @@ import numpy as np
 
 PR_K = 3  # Kynkäänniemi et al. 2019
 DC_K = 5  # Naeem et al. 2020
-DIRECTIONS = {
-    "fd": "lower", "fd_noise_floor": "lower", "kid_mean": "lower", "precision": "higher",
-    "recall": "higher", "density": "higher", "coverage": "higher",
-}
 
 
 def _as_float64(x: np.ndarray) -> np.ndarray:

@@ -1,10 +1,13 @@
-"""Figures of an evaluation: fakes beside reals, the closest fake/real pairs, and metric bars."""
+"""Figures of an evaluation: fakes beside reals, the closest fake/real pairs, and metric bars (the metrics,
+their labels and arrows from the metric registry). Each writes a PNG to the path it is given."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+
+from skingan.evaluation import registry
 
 
 def _pyplot():
@@ -37,7 +40,7 @@ def save_sample_grid(fakes: np.ndarray, reals: np.ndarray, path: Path, title: st
         ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
 
 
@@ -60,35 +63,44 @@ def save_closest_pairs(fakes: np.ndarray, train: np.ndarray, pairs: list[dict], 
     fig.suptitle(f"closest fake / real-training pairs (red: closer than the 1st percentile of "
                  f"real↔real, {threshold:.2f})", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
 
 
-def save_metric_bars(metrics: dict, path: Path) -> None:
-    """Distribution metrics (with the real↔real noise floor) and the IQA metrics of both protocols."""
-    plt = _pyplot()
-    from skingan.evaluation.iqa import DIRECTIONS as IQA_DIRECTIONS
-    from skingan.evaluation.iqa import IQA_METRICS, LABELS
+def _bars(metrics: dict, panel: str, protocol: str | None = None,
+          arrows: bool = False) -> tuple[list[str], list[float], list[str]]:
+    """Tick labels, heights and colours ('' for the panel's own) of the registry's metrics drawn in one panel
+    (and under one pairing). With `arrows`, each tick carries its metric's direction."""
+    drawn = [(m, m.bar) for m in registry.all_metrics() if m.bar is not None and m.bar.panel == panel
+             and (protocol is None or m.group == protocol)]
+    labels = [f"{bar.label or m.label}{m.arrow if arrows else ''}" + (f" /{bar.divide:g}" if bar.divide != 1 else "")
+              for m, bar in drawn]
+    return labels, [m.value(metrics) / bar.divide for m, bar in drawn], [bar.color or "" for _, bar in drawn]
 
-    arrow = {"higher": "↑", "lower": "↓"}
+
+def save_metric_bars(metrics: dict, path: Path) -> None:
+    """The registry's metrics that have a Bar, in three panels: Fréchet distance beside the real↔real noise
+    floor, the [0, 1] fidelity/diversity scores, and the PIQA metrics under both pairings."""
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    axes[0].bar(["FD", "noise floor"], [metrics["fd"], metrics["fd_noise_floor"]], color=["C0", "C7"])
+    labels, heights, colors = _bars(metrics, "fd")
+    axes[0].bar(labels, heights, color=[c or "C0" for c in colors])
     axes[0].set_title(f"Fréchet distance ({metrics['protocol']['extractor']}) ↓")
-    names = ["precision", "recall", "density", "coverage"]
-    axes[1].bar(names, [metrics[n] for n in names], color="C1")
+    labels, heights, colors = _bars(metrics, "unit")
+    axes[1].bar(labels, heights, color=[c or "C1" for c in colors])
     axes[1].axhline(1.0, color="grey", lw=0.8)
     axes[1].set_title("fidelity / diversity ↑")
-    width = 0.38
-    x = np.arange(len(IQA_METRICS))
-    for shift, key in ((-width / 2, "iqa_seed"), (width / 2, "iqa_nn")):
-        values = [metrics[key][m]["mean"] / (40 if m == "psnr" else 1) for m in IQA_METRICS]
-        axes[2].bar(x + shift, values, width, label=key)
-    axes[2].set_xticks(x, [f"{LABELS[m]}{arrow[IQA_DIRECTIONS[m]]}" + (" /40" if m == "psnr" else "")
-                           for m in IQA_METRICS])
+    protocols = registry.PIQA_PROTOCOLS
+    width = 0.76 / len(protocols)
+    for k, protocol in enumerate(protocols):
+        labels, heights, _ = _bars(metrics, "piqa", protocol, arrows=True)  # mixed directions
+        x = np.arange(len(labels))
+        axes[2].bar(x + (k - (len(protocols) - 1) / 2) * width, heights, width, label=protocol)
+    axes[2].set_xticks(x, labels)
     axes[2].legend()
     axes[2].set_title("PIQA metrics (PSNR divided by 40)")
     n = metrics["protocol"]
     fig.suptitle(f"N fake = {n['n_fake']}, N real = {n['n_real']}, {n['class']} / {n['split']}")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
-IQA_METRICS = ("psnr", "ssim", "ms_gmsd", "mdsi", "haarpsi")
-DIRECTIONS = {"psnr": "higher", "ssim": "higher", "ms_gmsd": "lower", "mdsi": "lower", "haarpsi": "higher"}
-LABELS = {"psnr": "PSNR", "ssim": "SSIM", "ms_gmsd": "MS-GMSD", "mdsi": "MDSI", "haarpsi": "HaarPSI"}
-DIVERSITY_METRICS = ("ssim", "haarpsi")
+from skingan.evaluation import registry
+
+# Names, directions and labels come from the metric registry (one definition per metric).
+IQA_METRICS: tuple[str, ...] = tuple(registry.piqa_measures())
+DIRECTIONS = {name: registry.get(f"iqa_seed.{name}").better for name in IQA_METRICS}
+LABELS = {name: registry.get(f"iqa_seed.{name}").label for name in IQA_METRICS}
+DIVERSITY_METRICS: tuple[str, ...] = tuple(m.path[1] for m in registry.all_metrics(registry.DIVERSITY))
 
 
 def build_metrics(names: tuple[str, ...] = IQA_METRICS) -> dict:

@@ -6,10 +6,10 @@ from typing import Any
 
 from torch import nn
 
-from skingan.gan import acgan, dcgan, sngan, wgan
+from skingan.gan import acgan, dcgan, projected, sngan, stylegan2, wgan
 from skingan.gan.family import Family, NetSpec
 
-FAMILIES: dict[str, Family] = {module.FAMILY.name: module.FAMILY for module in (dcgan, wgan, acgan, sngan)}
+FAMILIES: dict[str, Family] = {module.FAMILY.name: module.FAMILY for module in (dcgan, wgan, acgan, sngan, projected, stylegan2)}
 
 
 def get_family(name: str) -> Family:

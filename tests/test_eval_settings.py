@@ -17,7 +17,8 @@ def test_the_record_reads_back_into_the_same_options():
     settings = EvalSettings(n=32, resize=64, feature_cache="/tmp/cache", device="cpu")
     record = settings_dict(settings)
     assert list(record) == ["split", "n", "features", "inception_weights", "resize", "batch_size", "seed",
-                            "kid_subsets", "kid_subset_size", "diversity_pairs", "feature_cache", "device"]
+                            "kid_subsets", "kid_subset_size", "diversity_pairs", "feature_cache", "device",
+                            "c2st", "c2st_size", "c2st_folds", "c2st_epochs", "c2st_max_n"]
     assert from_dict(EvalSettings, record, origin="environment.json") == settings
 
 
@@ -26,6 +27,7 @@ def test_the_record_reads_back_into_the_same_options():
     ({"batch_size": 0}, "--batch-size 0: must be at least 1"),
     ({"resize": 8}, "--resize 8: must be at least 32 px"),
     ({"features": "vgg"}, "--features 'vgg' is not known; accepted: lite0, "),
+    ({"c2st_max_n": 3}, "--c2st-max-n 3: must be at least --c2st-folds (5)"),
 ])
 def test_flag_rules_keep_their_messages(values, message):
     """As the command wrote them, with no origin in front (the features message lists every extractor)."""
@@ -64,3 +66,10 @@ def test_dry_run_prints_the_resolved_options_and_writes_nothing(tmp_path):
     assert yaml.safe_load(compare.stdout) == {"compare": [str(tmp_path / "e1" / "metrics.json")],
                                               "out": str(tmp_path / "cmp")}
     assert not (tmp_path / "cmp").exists()
+
+
+def test_the_c2st_size_is_the_classifiers_input_size():
+    from skingan.classifier.config import DataConfig
+    from skingan.evaluation.settings import CLASSIFIER_SIZE, EvalSettings
+
+    assert EvalSettings().c2st_size == CLASSIFIER_SIZE == DataConfig().image_size

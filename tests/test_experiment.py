@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -11,9 +15,12 @@ import pytest
 from scipy import stats
 
 from conftest import assert_clean_error, make_prepared_set, run_skingan
+from skingan import tracking
+from skingan.classifier.study_claims import HOST
 from skingan.classifier.study_stats import mean_ci, paired_differences, summarise
 from skingan.classifier.study_text import conclusion_text
 from test_classifier_train import micro_prepared
+from test_experiment_shards import dead_pid
 from test_synthetic_mixing import write_sample_folder
 
 TINY = ["--seeds", "2", "--set", "classifier.data.image_size=32", "--set", "classifier.train.epochs=1",
@@ -66,6 +73,12 @@ def test_experiment_writes_the_full_table(study):
     paired = pd.read_csv(out / "paired.csv")
     assert len(paired) == 2 * 2 * 4  # conditions vs reference × test sets × metrics
     assert "real-aug" not in set(paired["condition"])
+    assert (results["predictions"].str.len() > 0).all()  # every cell names its test and OOD predictions
+    auc = paired[paired["metric"] == "auc"]
+    assert (auc["delong_p"].between(0, 1) | auc["delong_note"].notna()).all()  # read back, "" is NaN
+    assert (paired["p_adjusted"] >= paired["p_value"] - 1e-12).where(paired["p_value"].notna(), True).all()
+    assert {"mde", "seeds_for_0.02", "delong_z", "delong_p_adjusted"} <= set(paired.columns)
+    assert "Holm" in (out / "conclusion.md").read_text() and "p (Holm)" in (out / "summary.md").read_text()
     text = (out / "conclusion.md").read_text()
     assert "real-aug" in text and "pilot" in text
     for condition in conditions:
@@ -151,3 +164,91 @@ def test_the_study_modules_names_stay_importable_from_experiment():
         for name in defined:
             assert getattr(experiment, name) is getattr(module, name), f"{module.__name__}.{name}"
             assert name in experiment.__all__, name
+
+
+# ------------------------------------------------------------------------ several processes, one folder
+def _sharded(study, out):
+    return [out if a == study["out"] else a for a in study["args"]]
+
+
+def _same_tables(a, b):
+    """The tables two runs of the same study wrote are the same (train_seconds aside: it is a timing)."""
+    left, right = pd.read_csv(a / "results.csv"), pd.read_csv(b / "results.csv")
+    pd.testing.assert_frame_equal(left.drop(columns="train_seconds"), right.drop(columns="train_seconds"))
+    for name in ("summary.csv", "paired.csv", "summary.md", "conclusion.md"):
+        assert (a / name).read_text() == (b / name).read_text(), name
+
+
+def _trainings(out):
+    """How many times each cell's training started, from its log (fit logs 'train N images' once per start)."""
+    return {str(log.parent.relative_to(out)): len(re.findall(r"INFO train \d+ images", log.read_text()))
+            for log in sorted((out / "cells").glob("*/seed*/log.txt"))}
+
+
+def _plant_claim(out, key, **fields):
+    """A claim on `key` above any existing one, as another process would leave it."""
+    folder = out / "claims" / key.split("/")[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    numbers = [int(p.name.split(".")[-2]) for p in folder.glob(f"{key.split('/')[1]}.*.claim")]
+    path = folder / f"{key.split('/')[1]}.{max(numbers, default=-1) + 1}.claim"
+    path.write_text(json.dumps({"key": key, "shard": "2/2", "time": "then", "token": "t", **fields}))
+    return path
+
+
+@pytest.mark.slow
+def test_two_shards_share_one_folder_train_each_cell_once_and_give_the_same_tables(study, tmp_path):
+    out = tmp_path / "sharded"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    shards = [subprocess.Popen([sys.executable, "-m", "skingan", *map(str, _sharded(study, out)), "--shard", f"{k}/2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for k in (1, 2)]
+    finished = [shard.communicate(timeout=900) for shard in shards]
+    assert [shard.returncode for shard in shards] == [0, 0], [f[1][-2000:] for f in finished]
+    assert sum("table in" in stdout for stdout, _ in finished) >= 1
+    _same_tables(study["out"], out)
+    assert set(_trainings(out).values()) == {1} and len(_trainings(out)) == 6
+    record = json.loads((out / "experiment.json").read_text())
+    ran = {k: [c["folder"] for c in part["cells"] if c["status"] == "ran"] for k, part in record["shards"].items()}
+    assert set(ran) == {"1/2", "2/2"} and all(ran.values())  # both shards worked
+    assert sorted(ran["1/2"] + ran["2/2"]) == sorted(_trainings(out))  # each cell by exactly one
+    assert record["finished"] and [c["status"] for c in record["cells"]] == ["ran"] * 6
+    claims = sorted((out / "claims").glob("*/seed*.claim"))  # one per cell (the experiment.json lock aside)
+    assert len(claims) == 6 and all(json.loads(p.read_text())["outcome"] == "finished" for p in claims)
+    if tracking.available():  # one TensorBoard HParams entry per cell, and each cell's own curves
+        assert len([p for p in (out / "tensorboard" / "study").iterdir() if p.is_dir()]) == 6
+        assert len(list((out / "cells").glob("*/seed*/tensorboard/events.out.tfevents.*"))) == 6
+    study["sharded"] = out
+
+
+@pytest.mark.slow
+def test_a_dead_shards_cell_is_retried_a_live_ones_is_left_and_merge_writes_what_is_done(study, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(study.get("sharded", study["out"]), out)
+    shutil.rmtree(out / "claims", ignore_errors=True)
+    for cell in ("real-aug/seed1", "synthetic-only/seed0"):
+        shutil.rmtree(out / "cells" / cell)
+    _plant_claim(out, "real-aug/seed1", pid=dead_pid(), host=HOST)  # a killed shard's cell
+    live = _plant_claim(out, "synthetic-only/seed0", pid=os.getpid(), host=HOST)  # a shard still training
+    args = _sharded(study, out)
+    first = run_skingan(*args, "--shard", "1/2")
+    assert first.returncode == 0, first.stderr
+    assert "took it over" in first.stderr and "ran 1 cells; 1 of 6 are still being trained" in first.stdout
+    assert _trainings(out)["cells/real-aug/seed1"] == 1 and "synthetic-only/seed0" not in str(_trainings(out))
+    merged = run_skingan(*args, "--merge")
+    assert merged.returncode == 0, merged.stderr
+    assert "1 of 6 cells are not finished (synthetic-only seed 0)" in merged.stderr
+    assert "1 unfinished and left out" in merged.stdout and len(pd.read_csv(out / "results.csv")) == 10
+    assert json.loads((out / "experiment.json").read_text())["cells_pending"] == ["cells/synthetic-only/seed0"]
+    live.write_text(json.dumps({**json.loads(live.read_text()), "released": True}))  # that shard stopped
+    last = run_skingan(*args)
+    assert last.returncode == 0, last.stderr
+    assert "6 cells (5 finished earlier, skipped)" in last.stdout
+    _same_tables(study["out"], out)
+    assert set(_trainings(out).values()) == {1}
+
+
+def test_bad_shard_and_merge_without_a_study_are_one_line_errors(tiny_prepared, tmp_path):
+    base = ["experiment", "--data", tiny_prepared, "--out", tmp_path / "none"]
+    assert_clean_error(run_skingan(*base, "--shard", "3/2"), "--shard", "between 1 and N")
+    assert_clean_error(run_skingan(*base, "--shard", "two"), "is not K/N")
+    assert_clean_error(run_skingan(*base, "--merge", "--set", "study.conditions=[real-aug]"), "holds no experiment")
+    assert not (tmp_path / "none").exists()

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import make_prepared_set, run_skingan
+from conftest import generator_fd, make_prepared_set, run_skingan
 from skingan.config import load_config
 from skingan.gan.config import GANConfig
 from skingan.gan.losses import HingeLoss
@@ -23,6 +23,7 @@ from skingan.gan.train import load_checkpoint, train
 
 TINY = ["projected.ngf=4", "projected.ndf=8", "projected.ccm_channels=8", "model.nz=16"]
 BOTH = "data.classes=[benign,malignant]"
+STEPS = 60
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 
@@ -209,6 +210,15 @@ def test_sigkill_then_resume_is_bitwise_exact(tiny_prepared: Path, tmp_path: Pat
     overrides = ["model.image_size=32", *TINY, BOTH, "projected.g_variant=full", "train.batch_size=4",
                  "train.checkpoint_every=2", "train.sample_every=100", "train.log_every=1", "train.grid_size=4"]
     config = load_config(GANConfig, "projected64", [*overrides, "train.steps=4"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the killed subprocess (ONE_THREAD): bitwise equality needs the same kernels
+    try:
+        _straight_killed_resumed(config, overrides, tiny_prepared, tmp_path)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _straight_killed_resumed(config: GANConfig, overrides: list[str], tiny_prepared: Path, tmp_path: Path) -> None:
     train(config, tiny_prepared, tmp_path / "straight", seed=0, device="cpu", progress=False)
     killed = subprocess.run([sys.executable, "-c", KILLED_RUN, str(tiny_prepared), str(tmp_path / "split"),
                              *overrides, "train.steps=4"], env={**os.environ, **ONE_THREAD}, capture_output=True, text=True, timeout=300, check=False)
@@ -240,20 +250,17 @@ def melanomas64(isic2017: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 @pytest.mark.slow
 def test_real_melanomas_fd_falls(melanomas64: Path, tmp_path: Path) -> None:
-    """150 steps of batch 16 (~5 minutes on one core) lower FD_lite0 (314 fakes vs the real melanomas) by far more
-    than a fifth (measured on the prepared isic2017 set: 329 at step 0, 147 after 120 steps; here 139 at 150)."""
-    import json
+    """STEPS steps of batch 16 on the ISIC 2017 training melanomas lower FD_lite0 (200 EMA samples vs the reals)
+    by far more than a fifth from step 1 (measured: see PROJECTED_FD_MEASURED)."""
+    from skingan.evaluation.features import build_extractor
 
-    common = ["--data", str(melanomas64), "--no-progress", "--set", "train.batch_size=16",
-              "--set", "train.sample_every=1000", "--set", "train.checkpoint_every=1000"]
-    fds = {}
-    for name, extra in (("step0", ["train.steps=1", "train.lr_g=0"]), ("trained", ["train.steps=150"])):
-        result = run_skingan("train-gan", "--config", "projected64", "--out", tmp_path / name, *common,
-                             *[a for s in extra for a in ("--set", s)], env=ONE_THREAD, timeout=3600)
-        assert result.returncode == 0, result.stderr[-3000:]
-        scored = run_skingan("evaluate-gan", "--run", tmp_path / name, "--data", melanomas64, "--class", "malignant",
-                             "--n", "314", "--out", tmp_path / f"eval_{name}", "--device", "cpu",
-                             "--feature-cache", tmp_path / "features", env=ONE_THREAD, timeout=1800)
-        assert scored.returncode == 0, scored.stderr[-3000:]
-        fds[name] = json.loads((tmp_path / f"eval_{name}" / "metrics.json").read_text())["fd"]
-    assert fds["trained"] < 0.8 * fds["step0"], fds
+    sets = ["train.batch_size=16", "train.sample_every=1000", "train.checkpoint_every=1000"]
+    extractor = build_extractor("lite0")
+    fds, reals = [], None
+    for steps in (1, STEPS):
+        config = load_config(GANConfig, "projected64", [*sets, f"train.steps={steps}"])
+        train(config, melanomas64, tmp_path / "run", resume=steps > 1, progress=False)
+        fd, reals = generator_fd(tmp_path / "run", melanomas64, "malignant", 200, extractor, reals)
+        fds.append(fd)
+    print("projected FD_lite0 step 1 → step", STEPS, fds)
+    assert fds[1] < 0.8 * fds[0], fds

@@ -341,3 +341,38 @@ def test_options_through_the_config_machinery():
     options = from_dict(PrepareOptions, {"source": "phantom", "n": 10, "sizes": [32]}, origin="x.yaml")
     assert from_dict(PrepareOptions, to_dict(options), origin="again") == options
     assert options.recorded()["input"] is None and "out" not in options.recorded()
+
+
+def test_kept_split_that_splits_a_patient_is_refused_then_regrouped(isic2017, tmp_path, capsys):
+    """A labels CSV whose own split puts patient 'p0' in train and val: refused naming it; --regroup moves the
+    patient whole, records it in prepare.json, and a re-run with the same flags reuses the set."""
+    rows = real_images(isic2017, 6, 6)
+    for _, path, _ in rows:
+        shutil.copy(path, tmp_path / path.name)
+    patients = ["p0", "p0", "p0", "p1", "p2", "p3", "p0", "p4", "p5", "p6", "p7", "p8"]
+    splits = ["train", "train", "val", "train", "val", "test", "train", "train", "val", "test", "train", "test"]
+    pd.DataFrame({"file": [p.name for _, p, _ in rows], "label": [t for _, _, t in rows], "patient": patients,
+                  "fold": splits}).to_csv(tmp_path / "labels.csv", index=False)
+    flags = ["prepare", "--source", "folder", "--input", str(tmp_path), "--labels", "labels.csv", "--image-col",
+             "file", "--label-col", "label", "--patient-col", "patient", "--keep-split", "fold", "--sizes", "16",
+             "--out", str(tmp_path / "p")]
+    assert skingan_main(flags) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == ("skingan prepare: error: --keep-split fold: 1 patient/lesion group(s) have images in more than "
+                     "one split, e.g. patient p0 (train+val); their images would leak between train, val and test. "
+                     "Pass --regroup to move each whole group into the split holding most of its images (ties "
+                     "broken by --seed)")
+    assert not (tmp_path / "p").exists()
+    assert skingan_main([*flags, "--regroup"]) == 0
+    assert "regrouped (--regroup): 1 patient/lesion group(s), 1 image(s) moved" in capsys.readouterr().out
+    prepared = open_prepared(tmp_path / "p")
+    meta = prepared.metadata
+    assert meta.groupby("patient_id")["split"].nunique().max() == 1
+    assert set(meta.loc[meta["patient_id"] == "p0", "split"]) == {"train"}  # 3 of its 4 images were train
+    moved = prepared.info["split"]["regrouped"]
+    assert (moved["groups_moved"], moved["images_moved"], moved["seed"]) == (1, 1, 0)
+    assert prepared.info["parameters"]["regroup"] is True
+    capsys.readouterr()
+    assert skingan_main([*flags, "--regroup"]) == 0 and "already up to date" in capsys.readouterr().out
+    assert skingan_main(flags) == 2  # the set was made with --regroup: without it the parameters differ
+    assert "different parameters (regroup)" in capsys.readouterr().err

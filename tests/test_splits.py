@@ -86,3 +86,48 @@ def test_every_row_gets_a_split_and_groups_stay_whole(n, seed, positives):
     assert set(split) <= {"train", "val", "test"} and len(split) == n
     table["split"] = split
     assert table.groupby("patient_id")["split"].nunique().max() == 1
+
+
+def leaky_table() -> tuple[pd.DataFrame, pd.Series]:
+    """Six patients; P0 has 3 train + 1 val images, P1 1 train + 1 test (a tie), the others sit in one split."""
+    rows = [("P0", "train"), ("P0", "train"), ("P0", "train"), ("P0", "val"), ("P1", "train"), ("P1", "test"),
+            ("P2", "train"), ("P2", "train"), ("P3", "val"), ("P4", "test"), ("P5", "train"), ("P5", "")]
+    table = pd.DataFrame({"image_id": [f"I{k}" for k in range(len(rows))], "patient_id": [p for p, _ in rows],
+                          "lesion_id": "", "target": [k % 2 for k in range(len(rows))]})
+    return table, pd.Series([s for _, s in rows])
+
+
+def test_a_kept_split_that_splits_a_patient_is_refused_naming_it_and_the_fix():
+    table, kept = leaky_table()
+    with pytest.raises(UserError) as error:
+        assign_splits(table, val_size=0.15, test_size=0.15, seed=0, kept=kept, flag="--keep-split fold")
+    message = str(error.value)
+    assert "\n" not in message and message.startswith("--keep-split fold: 2 patient/lesion group(s)")
+    assert "patient P0 (train+val)" in message and "patient P1 (train+test)" in message and "--regroup" in message
+    lesions = pd.DataFrame({"image_id": ["a", "b", "c"], "patient_id": "", "lesion_id": ["L9", "L9", "L8"],
+                            "target": [0, 1, 0]})
+    with pytest.raises(UserError, match=r"^--splits-from other: 1 patient/lesion group\(s\).*lesion L9 \(val\+test\)"):
+        assign_splits(lesions, val_size=0.1, test_size=0.1, seed=0, kept=pd.Series(["test", "val", "train"]),
+                      flag="--splits-from other")
+
+
+def test_regroup_moves_whole_groups_to_their_majority_split_seeded_and_recorded():
+    table, kept = leaky_table()
+    split, info = assign_splits(table, val_size=0.15, test_size=0.15, seed=3, kept=kept, regroup=True)
+    table["split"] = split
+    assert table.groupby("patient_id")["split"].nunique().max() == 1 and info["groups_across_splits"] == 0
+    assert set(table.loc[table["patient_id"] == "P0", "split"]) == {"train"}  # 3 train images beat 1 val
+    assert set(table.loc[table["patient_id"] == "P5", "split"]) == {"train"}  # its unassigned row joins it
+    record = info["regrouped"]
+    assert record["groups_moved"] == 2 and record["images_moved"] == 2 and record["seed"] == 3
+    assert "most of its images" in record["rule"] and info["joined_group_split"] == 1
+    assert record["moved"][0] == {"group": "patient P0", "to": "train", "from": {"val": 1}, "tie": False}
+    assert record["moved"][1]["tie"] is True and record["moved"][1]["to"] in ("train", "test")
+    again, again_info = assign_splits(table, val_size=0.15, test_size=0.15, seed=3, kept=kept, regroup=True)
+    assert list(again) == list(split) and again_info == info  # deterministic
+    ties = {assign_splits(table, val_size=0.15, test_size=0.15, seed=s, kept=kept, regroup=True)[1]["regrouped"]
+            ["moved"][1]["to"] for s in range(12)}
+    assert ties == {"train", "test"}  # the seed breaks the P1 tie, both ways across seeds
+    # rows outside the moved groups keep their given split
+    untouched = ~table["patient_id"].isin(["P0", "P1", "P5"])
+    assert (split[untouched.to_numpy()] == kept[untouched].to_numpy()).all()

@@ -23,18 +23,21 @@ from skingan.errors import UserError
 
 
 def write_sample_folder(out: Path, prepared_root: Path, per_class: int = 12, *, prepared_hash: str | None = None,
-                        train_split: str = "train", classes: tuple[str, ...] = ("benign", "malignant")) -> Path:
-    """A folder in the `skingan sample` layout, its PNGs made from (mirrored) real training images."""
+                        train_split: str = "train", classes: tuple[str, ...] = ("benign", "malignant"),
+                        size: int | None = None) -> Path:
+    """A folder in the `skingan sample` layout, its PNGs made from (mirrored) real training images at `size` px
+    (the generator's size; default: the set's largest cache)."""
     prepared = open_prepared(prepared_root)
+    size = size or max(prepared.sizes)
     rows = []
     for name in classes:
         target = 0 if name == "benign" else 1
         (out / name).mkdir(parents=True, exist_ok=True)
         for k, row in enumerate(prepared.indices("train", [target])[:per_class]):
             file = f"{name}/{k:05d}.png"
-            Image.fromarray(np.asarray(prepared.images(max(prepared.sizes))[row])[:, ::-1].copy()).save(out / file)
+            Image.fromarray(np.asarray(prepared.images(size)[row])[:, ::-1].copy()).save(out / file)
             rows.append({"file": file, "class": name, "target": target, "seed": 0, "index": k,
-                         "checkpoint": "gan/checkpoints/last.pt", "step": 100, "arch": "sngan", "image_size": 128,
+                         "checkpoint": "gan/checkpoints/last.pt", "step": 100, "arch": "sngan", "image_size": size,
                          "config_hash": "abc", "prepared_hash": prepared_hash or prepared.hash,
                          "train_split": train_split})
     pd.DataFrame(rows).to_csv(out / "manifest.csv", index=False)

@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK  (argcomplete's marker: tab completion of every subcommand and flag)
 """The `skingan` command: discovers one module per subcommand and turns user mistakes into one line."""
 
 from __future__ import annotations
@@ -103,9 +104,24 @@ def _forget_caught_interrupt() -> None:
     eval("None")
 
 
+def enable_completion(parser: argparse.ArgumentParser) -> None:
+    """bash/zsh tab completion when argcomplete is installed (`eval "$(register-python-argcomplete skingan)"`);
+    it answers and exits only when the shell asks (_ARGCOMPLETE set), so it costs nothing otherwise."""
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    enable_completion(parser)
     args = parser.parse_args(argv)
+    if getattr(args, "no_tensorboard", False):
+        from skingan import tracking
+
+        tracking.configure(False)
     debug = getattr(args, "debug", False) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     if not getattr(args, "command", None):
         parser.print_help()

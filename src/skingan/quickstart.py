@@ -25,6 +25,8 @@ from skingan.runs import atomic_write_json
 log = logging.getLogger("skingan")
 
 SYNTHETIC_RATIO = 0.5
+# The winner of scripts/bench_gan_quality.py (README "Which generator?"), class-conditional on both classes.
+GAN_CONFIG = "projected64"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Budget:
     phantoms: int
     gan_steps: int
     gan_batch: int
+    gan_minutes: float
     samples: int
     eval_n: int
     epochs: int
@@ -46,8 +49,9 @@ class Budget:
         phantoms = max(200, int(800 * min(minutes, 5.0)))
         return cls(
             phantoms=phantoms,
-            gan_steps=max(20, int(1500 * minutes)),
+            gan_steps=max(20, int(400 * minutes)),
             gan_batch=32,
+            gan_minutes=round(7.0 * minutes, 3),
             samples=64,
             eval_n=min(phantoms, 500),
             epochs=max(1, int(round(4 * minutes))),
@@ -71,15 +75,21 @@ class Stage:
         return self.done_marker.exists() and (self.finished is None or self.finished())
 
 
-def gan_reached(checkpoint: Path, steps: int) -> Callable[[], bool]:
-    """train-gan writes loss_curves.png even when interrupted: done means the checkpoint reached every step."""
+def gan_reached(checkpoint: Path, steps: int, earlier: dict | None = None) -> Callable[[], bool]:
+    """train-gan writes loss_curves.png even when interrupted: done means the checkpoint reached every step, or
+    the stage ended on its time cap (train.max_minutes) in an earlier quickstart that recorded it as done at
+    the checkpoint's step (`earlier`: the stage records quickstart.json held when this quickstart started)."""
     def check() -> bool:
         from skingan.runs import safe_torch_load
 
         try:
-            return int(safe_torch_load(checkpoint).get("step", -1)) >= steps
+            step = int(safe_torch_load(checkpoint).get("step", -1))
         except UserError:
             return False
+        if step >= steps:
+            return True
+        record = (earlier or {}).get("train-gan", {})
+        return record.get("status") == "done" and record.get("step") == step
     return check
 
 
@@ -103,7 +113,8 @@ def samples_per_class(prepared: Path, ratio: float, minimum: int) -> int:
     return max(minimum, math.ceil(ratio * n_train), gap)
 
 
-def plan(out: Path, source: str, input_dir: Path | None, budget: Budget, seed: int, device: str) -> list[Stage]:
+def plan(out: Path, source: str, input_dir: Path | None, budget: Budget, seed: int, device: str,
+         earlier: dict | None = None) -> list[Stage]:
     prepared = out / "prepared"
     gan = out / "gan"
     samples = out / "samples"
@@ -131,13 +142,13 @@ def plan(out: Path, source: str, input_dir: Path | None, budget: Budget, seed: i
                         prepared / "prepare.json"))
     stages.append(Stage(
         "train-gan",
-        ["train-gan", "--config", "acgan64", "--data", str(prepared), "--out", str(gan),
-         "--set", f"train.steps={budget.gan_steps}", "--set", f"train.batch_size={budget.gan_batch}",
-         "--set", "acgan.ngf=32", "--set", "acgan.ndf=32",
+        ["train-gan", "--config", GAN_CONFIG, "--data", str(prepared), "--out", str(gan),
+         "--set", "data.classes=[benign,malignant]", f"train.steps={budget.gan_steps}",
+         f"train.batch_size={budget.gan_batch}", f"train.max_minutes={budget.gan_minutes}",
          "--set", f"train.checkpoint_every={max(10, budget.gan_steps // 6)}",
          "--set", f"train.sample_every={max(10, budget.gan_steps // 4)}", *common],
         gan / "loss_curves.png", resume_flag="--resume", resume_marker=gan / "checkpoints" / "last.pt",
-        finished=gan_reached(gan / "checkpoints" / "last.pt", budget.gan_steps)))
+        finished=gan_reached(gan / "checkpoints" / "last.pt", budget.gan_steps, earlier)))
     stages.append(Stage(
         "sample",
         lambda: ["sample", "--checkpoint", str(gan / "checkpoints" / "last.pt"),
@@ -148,7 +159,7 @@ def plan(out: Path, source: str, input_dir: Path | None, budget: Budget, seed: i
         "evaluate-gan",
         lambda: ["evaluate-gan", "--samples", str(samples), "--data", str(prepared), "--class", "malignant",
                  "--n", str(min(budget.eval_n, samples_per_class(prepared, SYNTHETIC_RATIO, budget.samples))),
-                 "--out", str(out / "evaluation"), *common],
+                 "--c2st-size", "64", "--out", str(out / "evaluation"), *common],
         out / "evaluation" / "metrics.json"))
     stages.append(Stage(
         "experiment",
@@ -201,6 +212,18 @@ def resume_arguments(stage: Stage) -> list[str]:
     return []
 
 
+def finished_step(stage: Stage) -> dict:
+    """The step a GAN stage ended at (its time cap may stop it before train.steps): what gan_reached reads."""
+    if stage.resume_marker is None or not stage.resume_marker.is_file():
+        return {}
+    from skingan.runs import safe_torch_load
+
+    try:
+        return {"step": int(safe_torch_load(stage.resume_marker).get("step", -1))}
+    except UserError:
+        return {}
+
+
 def previous_stages(state_path: Path) -> dict:
     try:
         return dict(json.loads(state_path.read_text(encoding="utf-8")).get("stages") or {})
@@ -214,11 +237,11 @@ def run_quickstart(out: Path, source: str = "phantom", input_dir: Path | None = 
     from skingan.runs import remove_stale_temporaries
 
     budget = Budget.scaled(minutes)
-    stages = plan(out, source, input_dir, budget, seed, device)  # refuses bad options before anything is written
-    out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(out)  # files a killed stage or record write left; the stages below redo their work
     state_path = out / "quickstart.json"
-    earlier = previous_stages(state_path)
+    earlier = previous_stages(state_path)  # read before this run rewrites the file stage by stage
+    stages = plan(out, source, input_dir, budget, seed, device, earlier)  # refuses bad options before anything
+    out.mkdir(parents=True, exist_ok=True)                                 # is written
+    remove_stale_temporaries(out)  # files a killed stage or record write left; the stages below redo their work
     state = {"source": source, "minutes": minutes, "seed": seed, "budget": budget.__dict__,
              "phantom": source == "phantom", "commands": [], "stages": {}}
     total = len(stages) + 1
@@ -236,7 +259,8 @@ def run_quickstart(out: Path, source: str = "phantom", input_dir: Path | None = 
             started = time.monotonic()
             run_stage(stage, argv)
             state["stages"][stage.name] = {"status": "done", "reused": False,
-                                           "seconds": round(time.monotonic() - started, 1)}
+                                           "seconds": round(time.monotonic() - started, 1),
+                                           **finished_step(stage)}
         state["commands"].append("skingan " + shlex.join(command))
         atomic_write_json(state_path, state)
     log.info("[%d/%d] report", total, total)

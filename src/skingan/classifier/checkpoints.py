@@ -3,7 +3,8 @@
 `last.pt` holds the model, optimiser, scheduler, scaler, early-stopping state and history; `best.pt` the
 weights of the best validation epoch for inference (its threshold is added when training finishes).
 Both are written atomically from the unwrapped model. `check_resume_compatible` refuses to continue a run
-under another prepared set or other settings than RESUMABLE_CHANGES.
+under another prepared set, other settings than RESUMABLE_CHANGES, or other input statistics than it was
+trained with (a run begun when Lite0 was fed ImageNet mean/std cannot switch to Lite statistics mid-way).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from torch import nn
 
 from skingan.classifier.config import ClassifierConfig
+from skingan.classifier.model import backbone_normalization, checkpoint_normalization
 from skingan.config import to_dict
 from skingan.errors import UserError, one_line
 from skingan.runs import atomic_torch_save, safe_torch_load
@@ -66,6 +68,12 @@ def check_resume_compatible(config: ClassifierConfig, checkpoint: Any, prepared_
                 raise UserError(f"--resume: {section}.{key}={value!r}, but the checkpoint '{path}' has "
                                 f"{section}.{key}={before.get(key)!r}; only {', '.join(sorted(RESUMABLE_CHANGES))} "
                                 "may change on resume")
+    trained = checkpoint_normalization(checkpoint.get("meta") or {}, path)
+    wanted = backbone_normalization(config.model.backbone)
+    if trained != wanted:
+        raise UserError(f"--resume: '{path}' was trained on inputs normalised as '{trained.name}' "
+                        f"(mean {list(trained.mean)}), but this version feeds {config.model.backbone} "
+                        f"'{wanted.name}' statistics; start a new run (another --out)")
 
 
 def restore_checkpoint(path: Path, model: nn.Module, optimizer: Any, scheduler: Any, scaler: Any) -> dict:

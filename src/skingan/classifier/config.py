@@ -23,6 +23,19 @@ class ModelConfig:
 class DataConfig:
     image_size: int = setting(128, min=16, max=1024)
     workers: int = setting(0, min=0, max=64)
+    synthetic_resolution: str = setting(
+        "match", choices=("match", "refuse"),
+        help="synthetic images smaller than image_size: match = real training images pass through the generator's "
+             "size too (cache → generator size → image_size), refuse = stop with an error")
+    matched_size: int | None = setting(
+        None, min=8, max=1024,
+        help="every training image passes through this size (down, then up to image_size); set by a study for "
+             "all its conditions, or by hand for a real-only baseline of a matched run; null: image_size")
+
+    def check(self) -> None:
+        if self.matched_size is not None and self.matched_size > self.image_size:
+            raise ValueError(f"data.matched_size={self.matched_size} is above data.image_size={self.image_size}: "
+                             "it can only lower the training images' resolution (null: none)")
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from skingan.classifier import metrics as M
-from skingan.classifier.model import load_trained_classifier
+from skingan.classifier.model import checkpoint_normalization, load_trained_classifier
 from skingan.data.dataset import prepared_split
 from skingan.data.prepared import open_prepared
 from skingan.data.transforms import build_eval_transform
@@ -20,8 +20,10 @@ log = logging.getLogger("skingan")
 
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, split: str = "test",
                         threshold: float | None = None, out: Path | None = None, bootstrap: int = 1000,
-                        seed: int = 0, device: str = "cpu", batch_size: int = 64, prefix: str = "") -> dict:
-    """Metrics of `checkpoint` on `split` of prepared set `data`, at the threshold chosen on validation.
+                        seed: int = 0, device: str = "cpu", batch_size: int = 64, prefix: str = "",
+                        level: float = 0.95) -> dict:
+    """Metrics of `checkpoint` on `split` of prepared set `data`, at the threshold chosen on validation
+    (`level`: the bootstrap AUC interval's confidence level).
 
     With `out`, writes `<prefix>metrics.json`, ROC/PR/confusion figures and predictions.
     """
@@ -34,7 +36,9 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, split: str 
     if split == "all" and prepared.hash == meta.get("prepared_hash"):
         raise UserError(f"--split all on '{data}' would score the classifier on its own training images "
                         "(this is the prepared set it was trained on); use --split test or val")
-    dataset = prepared_split(prepared, split, meta["image_size"], build_eval_transform(meta["image_size"]))
+    normalization = checkpoint_normalization(meta, checkpoint)  # what it was trained with (old: ImageNet)
+    dataset = prepared_split(prepared, split, meta["image_size"],
+                             build_eval_transform(meta["image_size"], normalization))
     if len(dataset) == 0:
         raise UserError(f"prepared set '{data}' has no images in split '{split}'; try --split all")
     if len(np.unique(dataset.targets)) < 2:
@@ -47,10 +51,10 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, split: str 
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     labels, logits = predict(model, loader, device)
     probs = probabilities(logits)
-    report = M.classification_report(labels, probs, float(threshold), n_boot=bootstrap, seed=seed)
+    report = M.classification_report(labels, probs, float(threshold), n_boot=bootstrap, seed=seed, level=level)
     report.update({"split": split, "prepared": str(Path(data).resolve()), "prepared_hash": prepared.hash,
                    "same_prepared_set_as_training": prepared.hash == meta.get("prepared_hash"),
-                   "checkpoint": str(Path(checkpoint).resolve())})
+                   "checkpoint": str(Path(checkpoint).resolve()), "normalization": normalization.describe()})
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         curves = {split: (labels, probs)}

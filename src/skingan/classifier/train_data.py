@@ -16,7 +16,13 @@ import numpy as np
 import torch
 
 from skingan.classifier.config import ClassifierConfig
-from skingan.classifier.synthetic import check_no_leakage, choose_synthetic, read_manifest
+from skingan.classifier.model import backbone_normalization
+from skingan.classifier.synthetic import (
+    check_no_leakage,
+    choose_synthetic,
+    read_manifest,
+    training_resolution,
+)
 from skingan.data.dataset import ConcatImageDataset, ImageArrayDataset, load_png_images, prepared_split
 from skingan.data.prepared import PreparedSet
 from skingan.data.transforms import build_eval_transform, build_transform
@@ -40,24 +46,32 @@ def select_synthetic(config: ClassifierConfig, prepared: PreparedSet, seed: int)
                             only=config.synthetic.only, classes=config.synthetic.classes, seed=seed)
 
 
-def synthetic_datasets(rows: Any, image_size: int, resize_mode: str) -> ImageArrayDataset:
-    """Synthetic PNGs decoded and resized like the prepared cache, kept as uint8."""
-    images = load_png_images([Path(p) for p in rows["path"]], image_size, resize_mode)
+def synthetic_datasets(rows: Any, image_size: int, resize_mode: str, via: int | None = None) -> ImageArrayDataset:
+    """Synthetic PNGs decoded and resized like the prepared cache (through `via` px when it is smaller), uint8."""
+    images = load_png_images([Path(p) for p in rows["path"]], image_size, resize_mode, via)
     return ImageArrayDataset(images, np.arange(len(rows)), rows["target"].to_numpy(), rows["path"].tolist(),
                              "synthetic")
 
 
 def build_datasets(config: ClassifierConfig, prepared: PreparedSet, synthetic_rows: Any = None,
                    seed: int = 0) -> dict[str, Any]:
-    """train (real train split + synthetic, augmented), val and test (real, never augmented or mixed)."""
+    """train (real train split + synthetic, augmented), val and test (real, never augmented or mixed).
+
+    Every training image, real or synthetic, passes through the run's matched size (`training_resolution`);
+    `train.resolution` records it. Val and test are read from the cache as they are.
+    """
     size = config.data.image_size
-    train_transform = build_transform(config.augment.policy, size, seed=seed)
-    parts = [] if config.synthetic.only else [prepared_split(prepared, "train", size)]
+    resolution = training_resolution(config, synthetic_rows)
+    via = resolution["matched_size"] if resolution["applied"] else None
+    normalization = backbone_normalization(config.model.backbone)  # the statistics its weights expect
+    train_transform = build_transform(config.augment.policy, size, seed=seed, normalization=normalization)
+    parts = [] if config.synthetic.only else [prepared_split(prepared, "train", size, matched_size=via)]
     if synthetic_rows is not None and len(synthetic_rows):
-        parts.append(synthetic_datasets(synthetic_rows, size, str(prepared.info.get("resize", "crop"))))
+        parts.append(synthetic_datasets(synthetic_rows, size, str(prepared.info.get("resize", "crop")), via))
     train = ConcatImageDataset(parts)
     train.set_transform(train_transform)
-    eval_transform = build_eval_transform(size)
+    train.resolution = resolution
+    eval_transform = build_eval_transform(size, normalization)
     datasets = {"train": train, "val": prepared_split(prepared, "val", size, eval_transform),
                 "test": prepared_split(prepared, "test", size, eval_transform)}
     for split in ("train", "val", "test"):

@@ -1,7 +1,8 @@
 """One epoch of classifier training, and what it needs: the loss, the optimiser and the learning-rate schedule.
 
 `train_one_epoch` is one pass over the training loader under mixed precision when asked; it stops the
-run on a non-finite loss. Validation happens elsewhere (`inference.evaluate`), once per epoch.
+run on a non-finite loss. Validation happens elsewhere (`inference.evaluate`), once per epoch. Model and
+inputs take the memory format measured faster for the backbone and device (`model.apply_memory_format`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 from skingan.classifier.config import ClassifierConfig
+from skingan.classifier.model import apply_memory_format
 from skingan.errors import UserError
 
 
@@ -53,15 +55,21 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: ClassifierConfig, 
 
 def train_one_epoch(model: nn.Module, criterion: nn.Module, optimizer: torch.optim.Optimizer, loader: Any,
                     device: str, *, scaler: Any, scheduler: Any = None, amp: bool = False,
-                    grad_clip: float = 0.0, desc: str = "train", progress: bool = True) -> dict[str, float]:
-    """One pass over the training loader; stops the run on a non-finite loss."""
+                    grad_clip: float = 0.0, desc: str = "train", progress: bool = True,
+                    channels_last: bool | None = None) -> dict[str, float]:
+    """One pass over the training loader; stops the run on a non-finite loss.
+
+    `channels_last`: the memory format of model and inputs (None: the measured choice for backbone and device).
+    """
     from tqdm import tqdm
 
+    memory = apply_memory_format(model, device, channels_last)
     model.train()
     total, count, steps = 0.0, 0, 0
     start = time.perf_counter()
     for images, targets in tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch"):
-        images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        images = images.to(device, non_blocking=True, memory_format=memory)
+        targets = targets.to(device, non_blocking=True)
         with torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", enabled=amp):
             loss = criterion(model(images).float(), targets)
         if not torch.isfinite(loss):

@@ -55,6 +55,13 @@ def add_config(parser: argparse.ArgumentParser, *, default: str) -> None:
                         help="print the resolved config and exit without running")
 
 
+def add_tensorboard(parser: argparse.ArgumentParser) -> None:
+    """--no-tensorboard: the commands that log to RUN/tensorboard/ when TensorBoard is installed."""
+    parser.add_argument("--no-tensorboard", action="store_true",
+                        help="write no TensorBoard event files (they are written to RUN/tensorboard/ when the "
+                             "tensorboard package is installed; view with 'tensorboard --logdir RUN')")
+
+
 def stage_parser(module: ModuleType) -> argparse.ArgumentParser:
     """A parser for one subcommand module alone, for callers that run a stage in-process (the quickstart)
     without building the whole `skingan` command line (which discovers every command, the caller included)."""

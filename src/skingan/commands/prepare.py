@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from skingan.data.prepare_options import PrepareOptions
 
 NAME = "prepare"
-HELP = "turn raw images (ISIC, HAM10000, SIIM-ISIC 2020, ISIC 2017, a folder, ISIC JSON, phantoms) into a prepared set"
+HELP = ("turn raw images (ISIC, HAM10000, SIIM-ISIC 2020, ISIC 2017, DermaMNIST, a folder, ISIC JSON, phantoms) "
+        "into a prepared set")
 EXAMPLE = ("skingan prepare --source folder --input ../shared/data/isic2017-256 --labels labels.csv "
            "--image-col image --label-col target --id-col isic_id --keep-split split --out data/prepared/isic2017")
 
@@ -25,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common(parser, out_default="data/prepared", out_help="folder for the prepared set")
     source = parser.add_argument_group("source")
     source.add_argument("--source", required=True, choices=tuple(sources()), help="layout of --input")
-    source.add_argument("--input", type=Path, help="folder with the images (not needed for phantom)")
+    source.add_argument("--input", type=Path,
+                        help="folder with the images (medmnist: the .npz file; not needed for phantom)")
     source.add_argument("--n", type=int, default=200, help="number of phantom images (--source phantom)")
     source.add_argument("--target", default="malignant", choices=TARGETS,
                         help="positive class: malignant (benign vs malignant) or melanoma (vs everything else)")
@@ -50,6 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                  "'official'); missing val/test are carved, grouped, out of train")
     processing.add_argument("--splits-from", type=Path, metavar="PREPARED",
                             help="give images (same id or bytes) already in this prepared set the same split")
+    processing.add_argument("--regroup", action="store_true",
+                            help="with --keep-split/--splits-from: move each patient or lesion the kept split puts "
+                                 "in two splits into the split holding most of its images (ties by --seed); "
+                                 "without it such a split is refused")
     processing.add_argument("--reduce", type=int, metavar="N", help="keep N images with the same class ratio")
     processing.add_argument("--max-ratio", type=finite_float, metavar="R", help="at most R benign images per malignant")
     processing.add_argument("--workers", type=int, default=0, help="decoding processes (0: one per CPU, ≤ 8)")
@@ -96,6 +102,10 @@ def summary_table(info: dict) -> str:
         f"{len(dropped.get('duplicate_id', [])) + len(dropped.get('duplicate_bytes', [])) + len(dropped.get('by_source_rules', []))}"
         f"   time: {info.get('elapsed_s', 0):.1f} s"
     )
+    regrouped = info.get("split", {}).get("regrouped")
+    if regrouped:
+        lines.append(f"  regrouped (--regroup): {regrouped['groups_moved']} patient/lesion group(s), "
+                     f"{regrouped['images_moved']} image(s) moved into the split holding most of each group")
     lines.extend(f"  note: {note}" for note in info.get("notes", []))
     for item in info.get("skipped", [])[:10]:
         lines.append(f"  skipped {item['path'] or item['image_id']}: {item['reason']}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from skingan.commands._common import add_common, add_config, finite_float
+from skingan.commands._common import add_common, add_config, add_tensorboard, finite_float
 
 NAME = "train-classifier"
 HELP = "train an EfficientNet melanoma classifier (optionally with synthetic training images)"
@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", type=Path, default=None,
                         help="ImageNet weights (a state_dict file) for an efficientnet-b0…b7 backbone")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    add_tensorboard(parser)
 
 
 def synthetic_overrides(args: argparse.Namespace) -> list[str]:

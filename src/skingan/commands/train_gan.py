@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from skingan.commands._common import add_common, add_config
+from skingan.commands._common import add_common, add_config, add_tensorboard
 
 NAME = "train-gan"
 HELP = ("train a GAN (DCGAN, WGAN-GP, AC-GAN, SNGAN, Projected GAN, StyleGAN2-ADA; 32/64/128 px) on the "
@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from checkpoints/last.pt (exactly)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_tensorboard(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,6 +3,10 @@
 Real images come from `cache/<size>.npy` (antialiased resize done once by `skingan prepare`). Synthetic
 PNGs are decoded and resized with the same antialiased filter to the same size and kept as uint8, so both
 reach the classifier through one path: uint8 RGB → albumentations → ImageNet normalisation.
+
+A `matched_size` below the images' size sends every image of a dataset through that size first (Lanczos
+down, then Lanczos up, `through_size`): real training images then carry the resolution of a smaller
+generator's upscaled images instead of being systematically sharper than them.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ class ImageArrayDataset:
     """
 
     def __init__(self, images: np.ndarray, rows: Sequence[int], targets: Sequence[int], ids: Sequence[str],
-                 origin: str, transform: Any = None) -> None:
+                 origin: str, transform: Any = None, matched_size: int | None = None) -> None:
         if not (len(rows) == len(targets) == len(ids)):
             raise ValueError("rows, targets and ids must have the same length")
         self.images = images
+        self.matched_size = matched_size  # images pass through this size (down, up) before the transform
         self.rows = np.asarray(rows, dtype=np.int64)
         self.targets = np.asarray(targets, dtype=np.int64)
         self.ids = [str(i) for i in ids]
@@ -41,12 +46,19 @@ class ImageArrayDataset:
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         import torch
 
-        image = np.asarray(self.images[self.rows[index]])
+        image = self.image(index)
         if self.transform is not None:
             image = self.transform(image=image)["image"]
         else:
             image = image.astype(np.float32) / 255.0
         return to_chw_tensor(image), torch.tensor(float(self.targets[index]))
+
+    def image(self, index: int) -> np.ndarray:
+        """Item `index` as uint8 (S, S, 3), after `matched_size` and before the transform."""
+        image = np.asarray(self.images[self.rows[index]])
+        if self.matched_size is not None and self.matched_size < image.shape[0]:
+            image = through_size(image, self.matched_size)
+        return image
 
     def get_labels(self) -> list[int]:
         """For torchsampler's ImbalancedDatasetSampler."""
@@ -62,6 +74,7 @@ class ConcatImageDataset:
         self.targets = np.concatenate([p.targets for p in self.parts]) if self.parts else np.zeros(0, np.int64)
         self.ids = [i for p in self.parts for i in p.ids]
         self.origins = [o for p in self.parts for o in p.origins]
+        self.resolution: dict | None = None  # the classifier's record of the size its images passed through
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
@@ -78,13 +91,24 @@ class ConcatImageDataset:
             part.transform = transform
 
 
-def prepared_split(prepared: Any, split: str, image_size: int, transform: Any = None) -> ImageArrayDataset:
-    """One split ('train', 'val', 'test' or 'all') of a prepared set at a cached size."""
+def prepared_split(prepared: Any, split: str, image_size: int, transform: Any = None,
+                   matched_size: int | None = None) -> ImageArrayDataset:
+    """One split ('train', 'val', 'test' or 'all') of a prepared set at a cached size (through `matched_size`)."""
     images = prepared.images(image_size)
     rows = prepared.indices(split)
     meta = prepared.metadata.iloc[rows]
     return ImageArrayDataset(images, rows, meta["target"].to_numpy(), meta["image_id"].astype(str).tolist(),
-                             "real", transform)
+                             "real", transform, matched_size)
+
+
+def through_size(image: np.ndarray, size: int) -> np.ndarray:
+    """A uint8 square image down to `size` and back to its own size, both with `resize_like_prepared` (Lanczos):
+    the path a `size`-px synthetic image takes to the classifier."""
+    from PIL import Image
+
+    side = image.shape[0]
+    small = resize_like_prepared(Image.fromarray(image), size)
+    return resize_like_prepared(Image.fromarray(small), side)
 
 
 def resize_like_prepared(image: Any, size: int, mode: str = "crop") -> np.ndarray:
@@ -111,14 +135,17 @@ def resize_like_prepared(image: Any, size: int, mode: str = "crop") -> np.ndarra
     return np.asarray(image, dtype=np.uint8)
 
 
-def load_png_images(paths: Sequence[Path], size: int, mode: str = "crop") -> np.ndarray:
-    """Decode image files and store them like the prepared cache: uint8 (N, size, size, 3)."""
+def load_png_images(paths: Sequence[Path], size: int, mode: str = "crop", via: int | None = None) -> np.ndarray:
+    """Decode image files and store them like the prepared cache: uint8 (N, size, size, 3); with `via` below
+    `size`, each image is first brought to `via` px (a larger generator's images down to a matched size)."""
     from PIL import Image, UnidentifiedImageError
 
     out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
     for i, path in enumerate(paths):
         try:
             with Image.open(path) as image:
+                if via is not None and via < size:
+                    image = Image.fromarray(resize_like_prepared(image, via, mode))
                 out[i] = resize_like_prepared(image, size, mode)
         except (OSError, UnidentifiedImageError) as error:
             raise UserError(f"synthetic image '{path}' cannot be decoded: {error}") from error

@@ -36,7 +36,7 @@ from skingan.data.prepared import (
     write_prepared_set,
 )
 from skingan.data.sources.base import Imported
-from skingan.data.sources.registry import import_source
+from skingan.data.sources.registry import get_source, import_source
 from skingan.data.splits import assign_splits, normalise_split_values
 from skingan.errors import UserError
 from skingan.runs import remove_stale_temporaries
@@ -106,7 +106,8 @@ def check_out(out: Path, recorded: dict, fingerprint: str, force: bool) -> dict 
         if same and caches_ok and not force:
             return info
         if not force:
-            changed = sorted(k for k in recorded if info.get("parameters", {}).get(k) != recorded[k])
+            before = info.get("parameters", {})
+            changed = sorted(k for k in {*recorded, *before} if before.get(k) != recorded.get(k))
             what = f"different parameters ({', '.join(changed)})" if changed else "different input files"
             raise UserError(f"--out '{out}' already holds a prepared set made with {what}; "
                             "pass --force to replace it, or choose another --out")
@@ -278,7 +279,10 @@ def relative_path(path: str, root: Path | None) -> str:
 
 
 def kept_splits(table: pd.DataFrame, options: PrepareOptions) -> tuple[pd.Series | None, bool]:
-    """The split column to keep (and whether to carve missing splits), from --keep-split or --splits-from."""
+    """The split column to keep (and whether to carve missing splits), from --keep-split or --splits-from, or
+    the source's own official split (a source with `own_split`, e.g. medmnist)."""
+    if get_source(options.source).own_split:
+        return normalise_split_values(table["split"], f"--source {options.source}"), False
     if options.keep_split:
         return normalise_split_values(table["split"], options.keep_split), True
     if options.splits_from is not None:
@@ -290,6 +294,16 @@ def kept_splits(table: pd.DataFrame, options: PrepareOptions) -> tuple[pd.Series
                             if h in by_bytes and i not in mapping})
         return table["image_id"].map(mapping).fillna(""), False
     return None, True
+
+
+def split_origin(options: PrepareOptions) -> dict[str, str]:
+    """The flag a kept split came from (named when it is refused) and how prepare.json describes it."""
+    if get_source(options.source).own_split:
+        return {"flag": f"--source {options.source} (its official split)",
+                "method": f"kept the official split of --source {options.source}"}
+    if options.splits_from is not None:
+        return {"flag": f"--splits-from {options.splits_from}", "method": "kept given splits"}
+    return {"flag": f"--keep-split {options.keep_split}", "method": "kept given splits"}
 
 
 def build_metadata(table: pd.DataFrame, root: Path | None) -> pd.DataFrame:
@@ -350,7 +364,8 @@ def prepare(options: PrepareOptions) -> PrepareResult:
 
     kept, carve = kept_splits(table, options)
     table["split"], split_info = assign_splits(table, val_size=options.val_size, test_size=options.test_size,
-                                               seed=options.seed, kept=kept, carve_missing=carve)
+                                               seed=options.seed, kept=kept, carve_missing=carve,
+                                               regroup=options.regroup, **split_origin(options))
     metadata = build_metadata(table, root)
     rows = table["_row"].to_numpy()
     unchanged = len(rows) == len(caches[options.sizes[0]]) and np.array_equal(rows, np.arange(len(rows)))

@@ -7,7 +7,8 @@ values, so a mistake is reported before any file is read.
 A prepared set is reused when the "parameters" in its prepare.json equal `recorded()` of the new options and
 its inputs are the same files. RECORDED is that list of keys, as the first prepared sets wrote it: a key added,
 removed or renamed there would make every existing set look different, so new options that change the output
-must be handled with care (tests/test_prepare_migration.py checks sets written before this module existed).
+must be handled with care (tests/test_prepare_migration.py checks sets written before this module existed):
+such an option is in OPTIONAL_RECORDED and recorded only when it differs from its default (--regroup).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from skingan.errors import UserError
 RECORDED = ("source", "input", "target", "sizes", "resize", "val_size", "test_size", "seed", "keep_split",
             "splits_from", "reduce", "max_ratio", "draft", "labels", "image_col", "label_col", "id_col",
             "patient_col", "lesion_col", "n")
+OPTIONAL_RECORDED = {"regroup": False}  # added later: recorded only when not the default, so older sets match
 PATHS = ("input", "labels", "splits_from")  # recorded as absolute paths
 MIN_SIZE, MAX_SIZE = 8, 1024
 
@@ -56,6 +58,8 @@ class PrepareOptions:
     test_size: float = setting(0.15, help="fraction of images for test")
     keep_split: str | None = setting(None, help="keep the split in this column of the source's table")
     splits_from: str | None = setting(None, help="a prepared set whose images keep their split here")
+    regroup: bool = setting(False, help="move each patient/lesion group a kept split puts in two splits into the "
+                                        "split holding most of its images (otherwise such a split is refused)")
     reduce: int | None = setting(None, help="keep this many images with the same class ratio")
     max_ratio: float | None = setting(None, help="at most this many benign images per malignant one")
     workers: int = setting(0, help="decoding processes (0: one per CPU, at most 8)")
@@ -90,6 +94,9 @@ class PrepareOptions:
             source_check(self)
         if self.keep_split and self.splits_from:
             raise ValueError("--keep-split and --splits-from cannot be combined; pick one source of splits")
+        if self.regroup and not (self.keep_split or self.splits_from):
+            raise ValueError("--regroup moves patient/lesion groups of a kept split: it needs --keep-split COL or "
+                             "--splits-from PREPARED (splits made by prepare never split a group)")
 
     def recorded(self) -> dict[str, Any]:
         """The options that decide the output, as prepare.json's "parameters" (not where it goes, how many
@@ -98,7 +105,9 @@ class PrepareOptions:
         for key in PATHS:
             if values[key] is not None:
                 values[key] = str(Path(values[key]).resolve())
-        return {key: values[key] for key in RECORDED}
+        recorded = {key: values[key] for key in RECORDED}
+        recorded.update({key: values[key] for key, default in OPTIONAL_RECORDED.items() if values[key] != default})
+        return recorded
 
     @property
     def out_path(self) -> Path:

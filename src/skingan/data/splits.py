@@ -3,6 +3,11 @@
 Rows that share a patient_id, a lesion_id, an image_id or identical image bytes (sha256) form one group
 (connected components), and a group never spans two splits. Groups are placed greedily, largest first
 in a seeded random order, into the split whose per-class quota is furthest from full.
+
+A kept split (--keep-split, --splits-from, or a source's own official split) that puts one group in two
+splits is refused (`split_leak_message`); with `regroup` each such group moves whole into the split that
+holds most of its images, ties broken by the seed (`regroup_spanning`). Unassigned rows of a group that
+has a kept split join that split.
 """
 
 from __future__ import annotations
@@ -98,12 +103,14 @@ def check_sizes(val_size: float, test_size: float) -> None:
 
 
 def assign_splits(table: pd.DataFrame, *, val_size: float, test_size: float, seed: int,
-                  kept: pd.Series | None = None, carve_missing: bool = True) -> tuple[np.ndarray, dict]:
+                  kept: pd.Series | None = None, carve_missing: bool = True, regroup: bool = False,
+                  flag: str = "--keep-split", method: str = "kept given splits") -> tuple[np.ndarray, dict]:
     """Split names for every row, and a record of how they were made.
 
-    `kept` holds given split names ('' = assign): those rows keep them. With `carve_missing`, a split the
-    kept column lacks (e.g. ISIC 2017 has train/val only → no test) is carved, grouped, out of its train rows
-    with the requested fraction of all rows.
+    `kept` holds given split names ('' = assign): those rows keep them. A group (patient, lesion) whose kept
+    rows sit in two splits is refused, naming `flag`; with `regroup` it moves whole (`regroup_spanning`).
+    With `carve_missing`, a split the kept column lacks (e.g. ISIC 2017 has train/val only → no test) is
+    carved, grouped, out of its train rows with the requested fraction of all rows.
     """
     check_sizes(val_size, test_size)
     rng = np.random.default_rng(seed)
@@ -120,8 +127,16 @@ def assign_splits(table: pd.DataFrame, *, val_size: float, test_size: float, see
         return greedy_group_split(groups, targets, fractions, rng), info
 
     split = kept.to_numpy(dtype=object).copy()
+    info["method"] = method
+    spanning = spanning_groups(groups, split)
+    if spanning and not regroup:
+        raise UserError(split_leak_message(table, groups, split, spanning, flag))
+    if regroup:
+        split, info["regrouped"] = regroup_spanning(table, groups, split, spanning, seed)
+    joined = join_group_split(groups, split)
+    if joined:
+        info["joined_group_split"] = joined
     present = {s for s in split if s}
-    info["method"] = "kept given splits"
     carve = [s for s in ("val", "test") if carve_missing and s not in present and sizes[s] > 0]
     pool = np.flatnonzero(split == "train")
     if carve and len(pool):
@@ -146,3 +161,85 @@ def groups_across_splits(groups: np.ndarray, split: np.ndarray) -> int:
     for g, s in zip(groups.tolist(), split.tolist(), strict=True):
         seen.setdefault(g, set()).add(s)
     return sum(1 for names in seen.values() if len(names) > 1)
+
+
+def group_splits(groups: np.ndarray, split: np.ndarray) -> dict[int, dict[str, int]]:
+    """For every group, how many of its rows each (non-empty) split holds."""
+    held: dict[int, dict[str, int]] = {}
+    for g, s in zip(groups.tolist(), split.tolist(), strict=True):
+        if s:
+            held.setdefault(g, {}).setdefault(s, 0)
+            held[g][s] += 1
+    return held
+
+
+def spanning_groups(groups: np.ndarray, split: np.ndarray) -> list[int]:
+    """The groups whose rows sit in more than one (non-empty) split, in group order."""
+    return sorted(g for g, held in group_splits(groups, split).items() if len(held) > 1)
+
+
+def group_name(table: pd.DataFrame, rows: np.ndarray) -> str:
+    """'patient P1' (or 'lesion L1', or 'image I1' when the group has neither) for messages and records."""
+    for column, word in (("patient_id", "patient"), ("lesion_id", "lesion"), ("image_id", "image")):
+        if column in table.columns:
+            values = [v for v in table[column].iloc[rows].astype(str) if v not in ("", "nan", "None", "<NA>")]
+            if values:
+                return f"{word} {sorted(set(values))[0]}"
+    return f"row {int(rows[0])}"
+
+
+def split_leak_message(table: pd.DataFrame, groups: np.ndarray, split: np.ndarray, spanning: list[int],
+                       flag: str) -> str:
+    """One line: how many groups span splits, the first few with their splits, and the fix."""
+    examples = []
+    for g in spanning[:3]:
+        rows = np.flatnonzero(groups == g)
+        names = [s for s in SPLITS if s in set(split[rows].tolist())]
+        examples.append(f"{group_name(table, rows)} ({'+'.join(names)})")
+    more = f" and {len(spanning) - 3} more" if len(spanning) > 3 else ""
+    return (f"{flag}: {len(spanning)} patient/lesion group(s) have images in more than one split, e.g. "
+            f"{', '.join(examples)}{more}; their images would leak between train, val and test. Pass --regroup "
+            "to move each whole group into the split holding most of its images (ties broken by --seed)")
+
+
+REGROUP_RULE = "each group spanning splits moves whole into the split holding most of its images; ties by seed"
+
+
+def regroup_spanning(table: pd.DataFrame, groups: np.ndarray, split: np.ndarray, spanning: list[int],
+                     seed: int) -> tuple[np.ndarray, dict]:
+    """Move every spanning group into its majority split (ties: a seeded choice); and the record of it.
+
+    The majority rule moves the fewest images, so a kept (often official) split changes as little as it can.
+    Ties use their own generator from the seed, so the later carving and assignment draw the same numbers
+    whether or not a tie occurred.
+    """
+    rng = np.random.default_rng([seed, 14])
+    held = group_splits(groups, split)
+    split = split.copy()
+    moved: list[dict] = []
+    images = 0
+    for g in spanning:
+        counts = held[g]
+        most = max(counts.values())
+        tied = [s for s in SPLITS if counts.get(s) == most]
+        target = tied[int(rng.integers(len(tied)))] if len(tied) > 1 else tied[0]
+        rows = np.flatnonzero((groups == g) & (split != "") & (split != target))
+        images += len(rows)
+        split[rows] = target
+        moved.append({"group": group_name(table, np.flatnonzero(groups == g)), "to": target,
+                      "from": {s: n for s, n in counts.items() if s != target}, "tie": len(tied) > 1})
+    record = {"rule": REGROUP_RULE, "seed": seed, "groups_moved": len(moved), "images_moved": int(images),
+              "moved": moved[:50]}
+    return split, record
+
+
+def join_group_split(groups: np.ndarray, split: np.ndarray) -> int:
+    """Rows without a split whose group has one (a single kept split) take it, in place; how many did."""
+    held = group_splits(groups, split)
+    joined = 0
+    for row in np.flatnonzero(split == ""):
+        names = held.get(int(groups[row]), {})
+        if len(names) == 1:
+            split[row] = next(iter(names))
+            joined += 1
+    return joined

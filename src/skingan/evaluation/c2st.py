@@ -2,14 +2,15 @@
 
 Lopez-Paz & Oquab 2017. The network starts from random weights, so it shares no features with any ImageNet
 extractor a generator may have trained against (the projected family's D uses Lite0): it judges only what
-it can learn from these images. Both sets are cut to the same size (seeded), resized once to `size`, and
-scored out of fold over k stratified folds; the AUC of the pooled out-of-fold scores is reported with a
+it can learn from these images. Both sets are cut to the same size (seeded, at most `max_n` each), resized
+once to `size` (or turned into network inputs by the caller's `prepare`), and scored out of fold over k stratified folds; the AUC of the pooled out-of-fold scores is reported with a
 bootstrap interval. AUC 0.5: indistinguishable; 1.0: always told apart (either direction counts as told
 apart: an AUC well below 0.5 would mean the folds disagree, which the interval shows).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ class C2STSettings:
     lr: float = 1e-3
     bootstrap: int = 1000
     level: float = 0.95
+    max_n: int | None = None  # images per set at most (a seeded subsample): the run time grows with it
 
 
 class SmallCNN(nn.Module):
@@ -53,8 +55,9 @@ def to_tensor(images: np.ndarray, size: int) -> torch.Tensor:
     return x
 
 
-def balanced(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    n = min(len(a), len(b))
+def balanced(a: np.ndarray, b: np.ndarray, rng: np.random.Generator,
+             max_n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    n = min(len(a), len(b), max_n if max_n is not None else len(a))
     return (a[np.sort(rng.choice(len(a), n, replace=False))], b[np.sort(rng.choice(len(b), n, replace=False))])
 
 
@@ -89,17 +92,20 @@ def fit_and_score(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Te
 
 
 def c2st(a: np.ndarray, b: np.ndarray, *, settings: C2STSettings = C2STSettings(), seed: int = 0,
-         device: str = "cpu") -> dict:
-    """AUC of telling `a` (label 1) from `b` (label 0), uint8 (N, S, S, 3) each, out of fold."""
+         device: str = "cpu", prepare: Callable[[np.ndarray], torch.Tensor] | None = None) -> dict:
+    """AUC of telling `a` (label 1) from `b` (label 0), uint8 (N, S, S, 3) each, out of fold.
+
+    `prepare` turns a uint8 set into the float (N, 3, H, W) inputs (default: [-1, 1] at `settings.size`)."""
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
 
     rng = np.random.default_rng(seed)
-    a, b = balanced(a, b, rng)
+    a, b = balanced(a, b, rng, settings.max_n)
     n = len(a)
     if n < settings.folds:
         raise ValueError(f"C2ST needs at least {settings.folds} images per set for {settings.folds} folds; got {n}")
-    x = torch.cat([to_tensor(a, settings.size), to_tensor(b, settings.size)])
+    prepare = prepare or (lambda images: to_tensor(images, settings.size))
+    x = torch.cat([prepare(a), prepare(b)])
     y = torch.cat([torch.ones(n), torch.zeros(n)])
     scores = np.zeros(2 * n)
     folds = StratifiedKFold(n_splits=settings.folds, shuffle=True, random_state=seed)
@@ -116,4 +122,4 @@ def c2st(a: np.ndarray, b: np.ndarray, *, settings: C2STSettings = C2STSettings(
     alpha = (1 - settings.level) / 2
     low, high = (float(np.quantile(boot, q)) for q in (alpha, 1 - alpha)) if boot else (float("nan"),) * 2
     return {"auc": auc, "ci": [low, high], "level": settings.level, "n": n, "folds": settings.folds,
-            "size": settings.size, "epochs": settings.epochs, "network": "SmallCNN from scratch (4 conv blocks)"}
+            "size": int(x.shape[-1]), "epochs": settings.epochs, "network": "SmallCNN from scratch (4 conv blocks)"}

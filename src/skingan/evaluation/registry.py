@@ -25,10 +25,30 @@ ARROWS = {HIGHER: "↑", LOWER: "↓", None: ""}
 KeyPath = tuple[str, ...]  # keys from the top of metrics.json down to a value: ("iqa_seed", "psnr", "mean")
 
 # The metrics.md tables, in the order the file shows them (their layout is in tables.py).
-DISTRIBUTION, PIQA, DIVERSITY, MEMORISATION = "distribution", "piqa", "diversity", "memorisation"
-TABLES = (DISTRIBUTION, PIQA, DIVERSITY, MEMORISATION)
+DISTRIBUTION, C2ST, PIQA, DIVERSITY, MEMORISATION = "distribution", "c2st", "piqa", "diversity", "memorisation"
+TABLES = (DISTRIBUTION, C2ST, PIQA, DIVERSITY, MEMORISATION)
 # The two pairings the five full-reference PIQA metrics are computed under (top-level keys of metrics.json).
 PIQA_PROTOCOLS = ("iqa_seed", "iqa_nn")
+# The matched real reference: held-out real images of the class scored exactly like the fakes. A metric with
+# `reference=True` has its value for those reals at ("reference", *its path) (reference.py computes them).
+REFERENCE = "reference"
+# When fewer held-out reals than fakes exist, the fakes are also scored at the reals' N (same keys, mean over
+# random subsets) at ("reference", FAKES_SAME_N, ...); null when the reals were subsampled to the fakes' N.
+FAKES_SAME_N = "fakes_same_n"
+# metrics.json entries that describe a record rather than hold a metric's value (claimed here, not by a Metric).
+DESCRIPTIONS: dict[KeyPath, str] = {
+    (REFERENCE, "n"): "images in the matched real reference (N of the row)",
+    (REFERENCE, "n_available"): "held-out real images of the class available",
+    (REFERENCE, "splits"): "the prepared splits the held-out reals come from (never train)",
+    (REFERENCE, "how"): "how N was matched: subsampled without replacement, or the fakes scored at the reals' N",
+    (REFERENCE, "reason"): "why the reference is missing (null when it was measured)",
+    (REFERENCE, FAKES_SAME_N): "the fakes at the reference's N (null unless the reals were fewer than the fakes)",
+    (REFERENCE, FAKES_SAME_N, "n"): "the reference's N, at which the fakes were scored again",
+    (REFERENCE, FAKES_SAME_N, "draws"): "random subsets of the fakes averaged",
+    ("fd_real_halves",): "FD between two random disjoint halves of the real reference set: FD's small-sample bias "
+                         "at N/2 vs N/2, NOT what a perfect generator scores (the reference row is that)",
+    ("fd_real_halves_n",): "images per half",
+}
 
 
 def fmt(value: object, digits: int = 4) -> str:
@@ -76,6 +96,7 @@ class Metric:
     compare: str | None = None  # its key in --compare rows (compare.csv/.json) and a column of compare.md
     compare_extra: tuple[KeyPath, ...] = ()  # more values for the compare rows (keyed by the last key), no column
     bar: Bar | None = None  # drawn in metric_bars.png when set
+    reference: bool = False  # the matched real reference has its own value at ("reference", *path)
     format: Callable[[Any], str] = fmt
     help: str = ""
 
@@ -105,13 +126,23 @@ class Metric:
             return None
 
     def text(self, metrics: Mapping) -> str:
-        """Its metrics.md cell."""
+        """Its metrics.md cell ('–' when the record lacks the value: an older file, or a row without it)."""
+        if self.value(metrics) is None:
+            return fmt(None)
         return self.cell(metrics) if self.cell is not None else self.format(self.value(metrics))
 
     @property
-    def written(self) -> tuple[KeyPath, ...]:
-        """Every metrics.json entry this definition accounts for."""
+    def own(self) -> tuple[KeyPath, ...]:
+        """Its value and the entries written with it, relative to the record that holds them."""
         return (self.path, *self.records, *self.compare_extra)
+
+    @property
+    def written(self) -> tuple[KeyPath, ...]:
+        """Every metrics.json entry this definition accounts for (its reference twins included)."""
+        twins = tuple((REFERENCE, *p) for p in self.own) if self.reference else ()
+        twins += tuple((REFERENCE, FAKES_SAME_N, *p) for p in self.own if self.table == DISTRIBUTION) \
+            if self.reference else ()
+        return (*self.own, *twins)
 
 
 _REGISTRY: dict[str, Metric] = {}
@@ -144,6 +175,11 @@ def get(name: str) -> Metric:
 def all_metrics(table: str | None = None) -> list[Metric]:
     """The definitions in registration order, optionally those of one metrics.md table."""
     return [m for m in _REGISTRY.values() if table is None or m.table == table]
+
+
+def all_written() -> set[KeyPath]:
+    """Every metrics.json entry (below the protocol) that a definition or a description claims."""
+    return {path for metric in _REGISTRY.values() for path in metric.written} | set(DESCRIPTIONS)
 
 
 def compare_metrics() -> list[Metric]:
@@ -183,34 +219,59 @@ _piqa("haarpsi", "HaarPSI", HIGHER)
 
 register(Metric(
     "fd", "FD", LOWER, ("fd",), table=DISTRIBUTION, heading="FD_{extractor} {arrow}", compare="fd",
-    protocol=("extractor", "fd_sqrt"), bar=Bar("fd", "FD"),
+    protocol=("extractor", "fd_sqrt"), bar=Bar("fd", "FD"), reference=True,
     help="Fréchet distance between Gaussian fits of real and fake features (FD_lite0 unless inception)",
-))
-register(Metric(
-    "fd_noise_floor", "FD floor", LOWER, ("fd_noise_floor",), table=DISTRIBUTION,
-    heading="FD noise floor {arrow}", records=(("fd_noise_floor_n",),), compare="fd_noise_floor",
-    cell=lambda m: f"{fmt(m['fd_noise_floor'])} (2×{m['fd_noise_floor_n']})",
-    bar=Bar("fd", "noise floor", color="C7"),
-    help="FD between two random disjoint halves of the real reference: what 'as good as real' looks like at this N",
 ))
 register(Metric(
     "kid", "KID", LOWER, ("kid_mean",), table=DISTRIBUTION, heading="{label} {arrow} (mean ± std)",
     records=(("kid_subsets",), ("kid_subset_size",)), compare="kid_mean", compare_extra=(("kid_std",),),
-    cell=lambda m: f"{fmt(m['kid_mean'])} ± {fmt(m['kid_std'])}",
+    cell=lambda m: f"{fmt(m['kid_mean'])} ± {fmt(m['kid_std'])}", reference=True,
     help="unbiased polynomial-kernel MMD², mean ± std over random subsets",
 ))
 register(Metric("precision", "precision", HIGHER, ("precision",), table=DISTRIBUTION, compare="precision",
-                protocol=("k_precision_recall",), bar=Bar("unit"),
+                protocol=("k_precision_recall",), bar=Bar("unit"), reference=True,
                 help="share of fakes inside the real k-NN manifold (Kynkäänniemi 2019)"))
 register(Metric("recall", "recall", HIGHER, ("recall",), table=DISTRIBUTION, compare="recall",
-                protocol=("k_precision_recall",), bar=Bar("unit"),
+                protocol=("k_precision_recall",), bar=Bar("unit"), reference=True,
                 help="share of reals inside the fake k-NN manifold"))
 register(Metric("density", "density", HIGHER, ("density",), table=DISTRIBUTION, compare="density",
-                protocol=("k_density_coverage",), bar=Bar("unit"),
+                protocol=("k_density_coverage",), bar=Bar("unit"), reference=True,
                 help="real-neighbourhood hits per fake, can exceed 1 (Naeem 2020)"))
 register(Metric("coverage", "coverage", HIGHER, ("coverage",), table=DISTRIBUTION, compare="coverage",
-                protocol=("k_density_coverage",), bar=Bar("unit"),
+                protocol=("k_density_coverage",), bar=Bar("unit"), reference=True,
                 help="share of reals with a fake inside their neighbourhood"))
+
+# Classifier two-sample tests (c2st.py; two_sample.py runs them). AUC 0.5 = indistinguishable, 1 = told apart
+# every time: no arrow, the heading says which way is good.
+_C2ST_RECORDS = ("ci", "level", "n", "folds", "size", "epochs", "network", "how", "reason")
+
+
+def _auc_cell(record: Mapping) -> str:
+    return f"{fmt(record['auc'])} [{fmt(record['ci'][0])}, {fmt(record['ci'][1])}]"
+
+
+# When the as-classifier-sees AUC's lower 95 % bound exceeds this, a from-scratch CNN tells almost every
+# synthetic image from a real one as the classifier receives them (AUC 0.9: "excellent" discrimination), and
+# the tables say so loudly. The lower bound, not the AUC, so that a few dozen images do not raise it by chance.
+SHORTCUT_AUC = 0.9
+
+
+register(Metric(
+    "c2st", "C2ST AUC", None, ("c2st", "auc"), table=C2ST, heading="{label} (0.5 = like real) [95 % CI]",
+    records=tuple(("c2st", key) for key in _C2ST_RECORDS), compare="c2st_auc", reference=True,
+    cell=lambda m: _auc_cell(m["c2st"]),
+    help="a small CNN trained from scratch tells the fakes from held-out reals of the class, out of fold, both "
+         "at the fakes' resolution resized to the classifier's input size",
+))
+register(Metric(
+    "c2st_as_classifier_sees", "C2ST AUC as the classifier sees", None, ("c2st_as_classifier_sees", "auc"),
+    table=C2ST, heading="{label} [95 % CI]", compare="c2st_seen_auc",
+    records=tuple(("c2st_as_classifier_sees", key) for key in (*_C2ST_RECORDS, "shortcut", "rule", "verdict")),
+    cell=lambda m: _auc_cell(m["c2st_as_classifier_sees"]),
+    help="the same test on the images as the classifier receives them: synthetic PNGs through its synthetic "
+         "loading path, held-out reals from the prepared cache at its size, its normalisation; high = a "
+         "format/resolution shortcut",
+))
 
 for _key, _label in (("ssim", "SSIM"), ("haarpsi", "HaarPSI")):
     register(Metric(
@@ -224,7 +285,8 @@ register(Metric(
     "memorized", "memorised", LOWER, ("memorization", "fraction_below_threshold"), table=MEMORISATION,
     heading="fakes below {arrow}", compare="memorized",
     records=tuple(("memorization", key) for key in (
-        "n_fake", "n_train", "n_heldout", "threshold_percentile", "threshold", "expected_fraction_if_like_real",
-        "fake_nn_distance", "heldout_nn_distance", "closest_pairs")),
-    help="share of fakes nearer a training image than the 1st percentile of real val→train distances",
+        "n_fake", "n_train", "n_heldout", "heldout_split", "reason", "threshold_percentile", "threshold",
+        "expected_fraction_if_like_real", "fake_nn_distance", "heldout_nn_distance", "closest_pairs")),
+    help="share of fakes nearer a training image than the 1st percentile of real held-out→train distances "
+         "(val, else test; null with a reason when neither has 2 images of the class)",
 ))

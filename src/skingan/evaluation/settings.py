@@ -12,6 +12,7 @@ from skingan.data.prepared import SPLITS
 from skingan.evaluation.features import check_feature_spec
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+CLASSIFIER_SIZE = 128  # skingan.classifier.config.DataConfig.image_size's default (a test keeps them equal)
 
 
 @dataclass
@@ -28,6 +29,12 @@ class EvalSettings:
     diversity_pairs: int = setting(500, min=1, help="random pairs for the diversity similarities")
     feature_cache: str | None = setting(None, help="folder of cached real-set features (null: no cache)")
     device: str = setting("cpu", choices=DEVICES, help="auto is resolved before the options are saved")
+    c2st: bool = setting(True, help="classifier two-sample tests (a small CNN from scratch, k-fold)")
+    c2st_size: int = setting(CLASSIFIER_SIZE, min=16, max=1024,
+                             help="C2ST input size: the classifier's (its config default, data.image_size)")
+    c2st_folds: int = setting(5, min=2, max=20, help="C2ST: stratified folds")
+    c2st_epochs: int = setting(10, min=1, max=200, help="C2ST: epochs per fold")
+    c2st_max_n: int = setting(500, min=2, help="C2ST: images per set at most (a seeded subsample)")
 
     def check(self) -> None:
         """Rules whose messages name the flag that sets the value, as the command has always reported them."""
@@ -38,6 +45,8 @@ class EvalSettings:
         if self.resize is not None and self.resize < 32:
             raise ValueError(f"--resize {self.resize}: must be at least 32 px")
         check_feature_spec(self.features)  # a UserError naming --features and what is accepted
+        if self.c2st_max_n < self.c2st_folds:
+            raise ValueError(f"--c2st-max-n {self.c2st_max_n}: must be at least --c2st-folds ({self.c2st_folds})")
 
 
 def settings_dict(settings: EvalSettings) -> dict:

@@ -13,7 +13,7 @@ from skingan.distributed import Dist
 from skingan.gan.ema import build_ema
 from skingan.gan.family import Augmenter
 from skingan.gan.losses import GANLoss
-from skingan.gan.precision import Precision, build_precision
+from skingan.gan.precision import Precision, build_precision, use_channels_last
 from skingan.gan.registry import build_discriminator, build_generator
 
 log = logging.getLogger("skingan")
@@ -58,7 +58,7 @@ def build_state(config: Any, seed: int, device: torch.device, d: Dist) -> GANSta
     torch.manual_seed(seed)
     G, D = build_generator(config).to(device), build_discriminator(config).to(device)
     G_ema = build_ema(G) if config.train.ema else None
-    memory = torch.channels_last if config.train.channels_last else torch.preserve_format
+    memory = torch.channels_last if use_channels_last(config, device) else torch.preserve_format  # precision.py
     G, D = G.to(memory_format=memory), D.to(memory_format=memory)
     if G_ema is not None:
         G_ema = G_ema.to(memory_format=memory)

@@ -34,6 +34,7 @@ from skingan.gan.run_folder import MetricsLog
 from skingan.gan.state import GANState, build_state
 from skingan.gan.steps import train_step
 from skingan.interrupts import stop_after_step
+from skingan.tracking import Tracker, gan_tags, open_tracker
 
 log = logging.getLogger("skingan")
 
@@ -90,6 +91,14 @@ def sample_grid(state: GANState, seed: int) -> Any:
                             seed=seed, device=state.device)
 
 
+def save_grid(state: GANState, seed: int, out: Path, step: int, tracker: Tracker | None) -> None:
+    """samples/step_XXXXXXX.png, and the same grid in TensorBoard."""
+    grid = sample_grid(state, seed)
+    save_png(grid, run_folder.grid_path(out, step))
+    if tracker is not None:
+        tracker.image("samples/fixed_noise", grid, step)
+
+
 def time_is_up(started: float, max_minutes: float, d: Dist, device: torch.device) -> bool:
     """Rank 0's clock decides for every rank, so all processes stop after the same step."""
     if max_minutes <= 0:
@@ -121,11 +130,12 @@ def train(config: Any, data: str | Path, out: str | Path, *, seed: int = 0, devi
     if ckpt is not None:
         restore_or_refuse(state, ckpt, ckpt_path)
         log.info("resumed %s at step %d", out, state.step)
-    batches = BatchSource(training, config.train.batch_size // d.world, seed, d, dev, config.train.channels_last)
+    batches = BatchSource(training, config.train.batch_size // d.world, seed, d, dev, state.precision.channels_last)
     log.info("train-gan: %s %dpx on %d training images (%s), %d steps of batch %d, %s process(es) on %s",
              config.model.arch, config.model.image_size, len(training.images), ", ".join(config.data.classes),
              config.train.steps, config.train.batch_size, d.world, dev)
     metrics = MetricsLog(out / run_folder.METRICS_CSV, state.step if resume else None) if d.main else None
+    tracker = open_tracker(out, main=d.main, resume_step=state.step if resume else None)
     bar = tqdm(total=config.train.steps, initial=state.step, desc="train-gan", unit="step",
                disable=not (progress and d.main), dynamic_ncols=True)
     start_step, start = state.step, time.perf_counter()
@@ -138,7 +148,7 @@ def train(config: Any, data: str | Path, out: str | Path, *, seed: int = 0, devi
                 bar.update(1)
                 out_of_time = time_is_up(start, config.train.max_minutes, d, dev)
                 window = log_and_save(state, scalars, metrics, bar, window, training, ckpt_path, seed, out,
-                                      force_log=out_of_time)
+                                      force_log=out_of_time, tracker=tracker)
                 if stop.requested:
                     save_checkpoint(ckpt_path, state, training.prepared)
                     log.warning("saved %s at step %d", ckpt_path, state.step)
@@ -152,10 +162,11 @@ def train(config: Any, data: str | Path, out: str | Path, *, seed: int = 0, devi
         if state.step > start_step or not ckpt_path.exists():
             if d.main:
                 save_checkpoint(ckpt_path, state, training.prepared)
-                save_png(sample_grid(state, seed), run_folder.grid_path(out, state.step))
+                save_grid(state, seed, out, state.step, tracker)
             barrier(d)
     finally:
         bar.close()
+        tracker.close()
         if d.main:
             plot_loss_curves(out / run_folder.METRICS_CSV, out / run_folder.LOSS_CURVES)
     images = (state.step - start_step) * config.train.batch_size * config.train.n_critic
@@ -167,7 +178,7 @@ def train(config: Any, data: str | Path, out: str | Path, *, seed: int = 0, devi
 
 def log_and_save(state: GANState, scalars: dict[str, torch.Tensor], metrics: MetricsLog | None, bar: Any,
                  window: tuple[int, float], training: TrainingData, ckpt_path: Path, seed: int,
-                 out: Path, force_log: bool = False) -> tuple[int, float]:
+                 out: Path, force_log: bool = False, tracker: Tracker | None = None) -> tuple[int, float]:
     t, step = state.config.train, state.step
     if step % t.log_every == 0 or step == t.steps or force_log:
         now = time.perf_counter()
@@ -176,6 +187,9 @@ def log_and_save(state: GANState, scalars: dict[str, torch.Tensor], metrics: Met
                "images_per_s": rate}
         if metrics is not None:
             metrics.write(row)
+            if tracker is not None:
+                tracker.scalars(gan_tags(row, {"lr_g": state.opt_G.param_groups[0]["lr"],
+                                               "lr_d": state.opt_D.param_groups[0]["lr"]}), step)
             bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{row['loss_g']:.3f}", img_s=f"{rate:.0f}")
         window = (step, now)
     if step % t.checkpoint_every == 0 and step < t.steps:
@@ -183,5 +197,5 @@ def log_and_save(state: GANState, scalars: dict[str, torch.Tensor], metrics: Met
             save_checkpoint(ckpt_path, state, training.prepared)
         barrier(state.dist)
     if step % t.sample_every == 0 and step < t.steps and state.dist.main:
-        save_png(sample_grid(state, seed), run_folder.grid_path(out, step))
+        save_grid(state, seed, out, step, tracker)
     return window

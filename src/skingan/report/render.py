@@ -31,7 +31,7 @@ def render_html(title: str, sections: list[Section]) -> str:
         parts.append(f"<section id='s{i}'><h2>{html.escape(section.title)}</h2>")
         for block in section.blocks:
             if block.kind == "text":
-                css = " class='note'" if "PHANTOM" in block.text else ""
+                css = " class='note'" if "PHANTOM" in block.text or block.text.startswith("WARNING:") else ""
                 parts.append(f"<p{css}>{html.escape(block.text)}</p>")
             elif block.kind == "code":
                 parts.append(f"<pre>{html.escape(block.text)}</pre>")

@@ -139,6 +139,9 @@ def gan_section(folder: Path) -> Section:
 def evaluation_section(folder: Path) -> Section:
     metrics = read_json(evaluation_folder.metrics_path(folder)) or {}
     section = Section(f"GAN evaluation: {folder.name}")
+    seen = metrics.get("c2st_as_classifier_sees")
+    if isinstance(seen, dict) and seen.get("shortcut") is True:  # older files have no such record
+        section.text(f"WARNING: {seen.get('verdict')}.")
     table_md = folder / evaluation_folder.TABLES
     if table_md.is_file():
         section.markdown(table_md.read_text(encoding="utf-8"))

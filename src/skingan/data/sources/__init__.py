@@ -4,7 +4,8 @@
     registry.py   finds every module here that defines SOURCE; source_names(), get_source(), import_source()
     labels.py     label text → 1/0/unknown for --target malignant or melanoma
     tables.py     the table a source returns (make_table) and the file/CSV helpers to read a layout with
-    isic.py, ham10000.py, siim_isic_2020.py, isic2017.py, folder.py, isic_json.py, phantom.py   the sources
+    isic.py, ham10000.py, siim_isic_2020.py, isic2017.py, medmnist.py, folder.py, isic_json.py, phantom.py
+                  the sources (medmnist reads one .npz file: DataSource(input_file=True, own_split=True))
 
 Adding a source is one module and one test: `my_archive.py` here with
 

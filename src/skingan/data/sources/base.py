@@ -11,7 +11,7 @@ module by itself; `skingan prepare` then decodes, de-duplicates, splits and cach
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -32,6 +32,8 @@ class SourceOptions(Protocol):
     patient_col: str | None
     lesion_col: str | None
     keep_split: str | None  # --keep-split: the column of the source's own table that holds a split to keep
+    splits_from: str | None  # --splits-from: a prepared set whose images keep their split
+    regroup: bool  # --regroup: move patient/lesion groups a kept split puts in two splits
     n: int  # --n: how many images a generating source makes (phantom)
     seed: int  # --seed
 
@@ -45,7 +47,7 @@ class Imported:
     """
 
     table: pd.DataFrame
-    images: dict[str, Image.Image] = field(default_factory=dict)  # in-memory images (phantoms), by id
+    images: Mapping[str, Image.Image] = field(default_factory=dict)  # in-memory images (phantoms), by id
     notes: list[str] = field(default_factory=list)
     dropped: list[dict] = field(default_factory=list)  # rows removed by the source's own rules
     files: list[Path] = field(default_factory=list)  # the label/metadata files read: when one changes (or an
@@ -60,5 +62,8 @@ class DataSource:
     summary: str  # one line for `skingan prepare --help`: the layout it reads
     read: Callable[[Path, SourceOptions], Imported]  # the --input folder (None when needs_input is False)
     needs_input: bool = True  # False: the source makes its own images (phantom)
+    input_file: bool = False  # True: --input is one file (medmnist's .npz), not a folder
+    own_split: bool = False  # True: the table's `split` is the source's official train/val/test split, always
+    # kept (no --keep-split); a patient/lesion group it puts in two splits is refused like any kept split
     check: Callable[[SourceOptions], None] | None = None  # rules on options only this source reads: raises
     # ValueError naming the flag (`--n 1: ...`), called by PrepareOptions.check() before anything is read

@@ -15,7 +15,7 @@ from skingan.data.sources.base import DataSource, Imported, SourceOptions
 from skingan.errors import UserError
 
 # The order of `--source`'s choices (and of "accepted: ..." in messages); sources not listed come after, by name.
-LISTED = ("isic", "ham10000", "siim-isic-2020", "isic2017", "folder", "isic-json", "phantom")
+LISTED = ("isic", "ham10000", "siim-isic-2020", "isic2017", "medmnist", "folder", "isic-json", "phantom")
 
 
 @functools.cache
@@ -50,12 +50,14 @@ def get_source(name: str) -> DataSource:
 
 
 def import_source(name: str, root: Path | None, options: SourceOptions) -> Imported:
-    """Run source `name` on the --input folder `root` (checked first); a table listing no image is an error."""
+    """Run source `name` on the --input folder (or file) `root` (checked first); a table listing no image is an error."""
     source = get_source(name)
     if source.needs_input:
         if root is None:
             raise UserError(f"--source {name} needs --input DIR (the folder holding the images)")
-        if not root.is_dir():
+        if source.input_file and not root.is_file():
+            raise UserError(f"--input '{root}' is not a file; --source {name} reads one file ({source.summary})")
+        if not source.input_file and not root.is_dir():
             raise UserError(f"--input '{root}' is not a folder")
     imported = source.read(root, options)  # type: ignore[arg-type]
     if imported.table.empty:

@@ -130,20 +130,28 @@ def tiny_prepared(isic2017: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     )
 
 
-def generator_fd(run: Path, prepared: Path, class_name: str, n: int, extractor, real_features=None) -> tuple:
-    """FD between n EMA samples of RUN's last checkpoint and the training reals of one class, in-process.
 
-    For the "a short real-data run learns something" tests: one extractor and one real feature matrix serve
-    every checkpoint (returned for reuse), without the cost of a full `evaluate-gan`.
-    """
+def fd_before_and_after(config_name: str, overrides: list[str], prepared: Path, run: Path, steps: int,
+                        class_name: str = "malignant", n: int = 200) -> list[float]:
+    """For the "a short real-data run learns something" tests: train CONFIG one step, then resume to `steps`,
+    and after each score FD_lite0 of n EMA samples against the class's training reals, in-process (one
+    extractor, one real feature matrix; no full `evaluate-gan`)."""
+    from skingan.config import load_config
     from skingan.data.prepared import open_prepared
     from skingan.evaluation.distribution import frechet_distance
+    from skingan.evaluation.features import build_extractor
+    from skingan.gan.config import GANConfig
     from skingan.gan.sample import generate_images, load_generator
+    from skingan.gan.train import train
 
-    G, meta = load_generator(run / "checkpoints" / "last.pt")
-    if real_features is None:
-        reals = open_prepared(prepared)
-        rows = reals.indices("train", [class_name])
-        real_features = extractor.features(reals.images(meta["image_size"])[rows])
-    fakes = generate_images(G, meta, n, class_name if meta["conditional"] else None, seed=0)
-    return frechet_distance(real_features, extractor.features(fakes)), real_features
+    extractor, reals, fds = build_extractor("lite0"), None, []
+    for target in (1, steps):
+        train(load_config(GANConfig, config_name, [*overrides, f"train.steps={target}"]), prepared, run,
+              resume=target > 1, progress=False)
+        G, meta = load_generator(run / "checkpoints" / "last.pt")
+        if reals is None:
+            data = open_prepared(prepared)
+            reals = extractor.features(data.images(meta["image_size"])[data.indices("train", [class_name])])
+        fakes = generate_images(G, meta, n, class_name if meta["conditional"] else None, seed=0)
+        fds.append(frechet_distance(reals, extractor.features(fakes)))
+    return fds

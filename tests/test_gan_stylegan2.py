@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from conftest import generator_fd, run_skingan
+from conftest import fd_before_and_after, run_skingan
 from skingan.config import from_dict, load_config, to_dict
 from skingan.errors import UserError
 from skingan.gan.ada import P_MAX, AdaptiveAugment, parse_ops
@@ -324,21 +324,13 @@ def test_resume_is_bitwise_with_ada_on_and_p_moving(tiny_prepared: Path, tmp_pat
 def test_learns_isic2017_melanomas_fd_falls(isic2017: Path, tmp_path: Path) -> None:
     """REAL_STEPS steps of batch 16 at 64 px (CPU widths, ADA on) on the ISIC 2017 training melanomas: FD_lite0 of
     200 EMA samples vs the reals falls from step 1, and ADA raised p (D overfits a few hundred images)."""
-    from skingan.evaluation.features import build_extractor
-
     prepared = tmp_path / "isic2017"
     made = run_skingan("prepare", "--source", "isic2017", "--input", isic2017, "--keep-split", "official",
                        "--sizes", "64", "--out", prepared)
     assert made.returncode == 0, made.stderr
     sets = ["train.batch_size=16", "stylegan2.channel_base=2048", "stylegan2.channel_max=128",
             "stylegan2.ada_kimg=10", "train.channels_last=false", f"train.checkpoint_every={REAL_STEPS}"]
-    extractor = build_extractor("lite0")
-    fds, reals = [], None
-    for steps in (1, REAL_STEPS):
-        config = load_config(GANConfig, "stylegan2-64", [*sets, f"train.steps={steps}"])
-        train(config, prepared, tmp_path / "run", resume=steps > 1, progress=False)
-        fd, reals = generator_fd(tmp_path / "run", prepared, "malignant", 200, extractor, reals)
-        fds.append(fd)
+    fds = fd_before_and_after("stylegan2-64", sets, prepared, tmp_path / "run", REAL_STEPS)
     print("stylegan2 FD_lite0 step 1 → step", REAL_STEPS, fds)
     assert fds[1] < 0.95 * fds[0], fds
     p = float(read_metrics(tmp_path / "run" / "metrics.csv")[-1]["augment_p"])

@@ -21,7 +21,14 @@ import numpy as np
 
 from skingan.data.samples import MANIFEST, RECORD
 from skingan.errors import UserError
-from skingan.evaluation.fakes import ALL, FakeSet, generate_fakes, load_samples_dir, load_whole_folder
+from skingan.evaluation.fakes import (
+    ALL,
+    FakeSet,
+    generate_fakes,
+    load_samples_dir,
+    load_whole_folder,
+    open_generator,
+)
 
 
 def _unconditional_mix(classes: list[str], conditional: object) -> bool:
@@ -69,15 +76,9 @@ def sample_sets(folder: str | Path, n: int) -> list[FakeSet]:
 
 def generator_sets(checkpoint: str | Path, n: int, seed: int, device: str, batch_size: int = 64) -> list[FakeSet]:
     """The sets of a generator under --class all: each class it was conditioned on, else one mixed set."""
-    try:
-        from skingan.gan.sample import generate_images, load_generator
-    except ImportError as error:
-        raise UserError("evaluating a checkpoint needs skingan.gan.sample, which this installation lacks; "
-                        "write images with another tool and pass --samples DIR") from error
     checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise UserError(f"--checkpoint '{checkpoint}' does not exist")
-    generator, meta = load_generator(checkpoint, device=device, use_ema=True)
+    generator, meta = open_generator(checkpoint, device)
+    from skingan.gan.sample import generate_images
     classes = [str(c) for c in meta.get("classes") or []]
     if not _unconditional_mix(classes, meta.get("conditional")):
         return [_with_scope(generate_fakes(checkpoint, name, n, seed, device, batch_size),

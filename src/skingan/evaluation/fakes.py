@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -154,18 +155,24 @@ def find_run_checkpoint(run_dir: str | Path) -> Path:
     return checkpoint
 
 
-def generate_fakes(checkpoint: str | Path, class_name: str | None, n: int, seed: int, device: str,
-                   batch_size: int = 64) -> FakeSet:
-    """Sample n images of one class from a GAN checkpoint (EMA weights), in memory (lossless, like PNG)."""
+def open_generator(checkpoint: Path, device: str) -> tuple[Any, dict]:
+    """The EMA generator of a --checkpoint and its provenance, with clear errors when it cannot be read."""
     try:
-        from skingan.gan.sample import generate_images, load_generator
+        from skingan.gan.sample import load_generator
     except ImportError as error:
         raise UserError("evaluating a checkpoint needs skingan.gan.sample, which this installation lacks; "
                         "write images with another tool and pass --samples DIR") from error
-    checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise UserError(f"--checkpoint '{checkpoint}' does not exist")
-    generator, meta = load_generator(checkpoint, device=device, use_ema=True)
+    return load_generator(checkpoint, device=device, use_ema=True)
+
+
+def generate_fakes(checkpoint: str | Path, class_name: str | None, n: int, seed: int, device: str,
+                   batch_size: int = 64) -> FakeSet:
+    """Sample n images of one class from a GAN checkpoint (EMA weights), in memory (lossless, like PNG)."""
+    checkpoint = Path(checkpoint)
+    generator, meta = open_generator(checkpoint, device)
+    from skingan.gan.sample import generate_images
     classes = [str(c) for c in (meta.get("classes") or [])]
     name = resolve_class(class_name, classes, f"generator '{checkpoint}'")
     images = generate_images(generator, meta, n, name, seed, batch_size=batch_size, device=device)

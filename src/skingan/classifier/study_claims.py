@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from skingan.runs import process_exists
+
 log = logging.getLogger("skingan")
 
 CLAIMS = "claims"
@@ -64,16 +66,6 @@ def parse_shard(text: str) -> Shard:
         raise ValueError(f"'{text}': K must be between 1 and N (e.g. 1/{max(count, 1)} … {max(count, 1)}/"
                          f"{max(count, 1)})")
     return Shard(index, count)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
 
 
 class Claim:
@@ -152,7 +144,7 @@ class ClaimBoard:
             return None
         if record is None:
             return {"key": key, "unreadable": str(path)}
-        if record.get("host") == HOST and not pid_alive(int(record.get("pid", -1))):
+        if record.get("host") == HOST and not process_exists(int(record.get("pid", -1))):
             return None
         return record
 

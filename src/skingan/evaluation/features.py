@@ -33,6 +33,7 @@ import numpy as np
 
 from skingan.data.transforms import IMAGENET, LITE, normalization_from_values
 from skingan.errors import UserError
+from skingan.runs import process_exists
 
 log = logging.getLogger("skingan")
 
@@ -361,18 +362,9 @@ def remove_dead_temporaries(cache_dir: Path) -> int:
         return 0
     for tmp in cache_dir.glob(f"{TMP_PREFIX}*"):
         pid = tmp.name.rsplit(".", 1)[-1]
-        if pid.isdigit() and not _process_exists(int(pid)):
+        if pid.isdigit() and not process_exists(int(pid)):
             with contextlib.suppress(OSError):
                 tmp.unlink()
                 removed += 1
     return removed
 
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, owned by someone else
-        return True
-    return True

@@ -15,12 +15,26 @@ SHARED_DATA = Path(os.environ.get("SKINGAN_SHARED_DATA", REPO.parent / "shared" 
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
+    # Cached real-set features go to a folder of this test session (shared by its workers), not ~/.cache.
+    if "SKINGAN_CACHE" not in os.environ:
+        import tempfile
+
+        os.environ["SKINGAN_CACHE"] = config._skingan_cache = tempfile.mkdtemp(prefix="skingan-test-cache-")
     try:
         import torch
 
         torch.set_num_threads(min(2, os.cpu_count() or 1))
     except ImportError:  # pragma: no cover
         pass
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    cache = getattr(config, "_skingan_cache", None)
+    if cache:
+        import shutil
+
+        shutil.rmtree(cache, ignore_errors=True)
+        os.environ.pop("SKINGAN_CACHE", None)
 
 
 @pytest.fixture(scope="session")
@@ -129,6 +143,20 @@ def tiny_prepared(isic2017: Path, tmp_path_factory: pytest.TempPathFactory) -> P
         source="isic2017-subset", image_ids=[c[0] for c in chosen],
     )
 
+
+
+@pytest.fixture(scope="session")
+def melanomas64(isic2017: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The melanomas of the ISIC 2017 training split (374), all for training, 64-px cache only: the real-data
+    "a short run learns something" tests of the generator families."""
+    import pandas as pd
+    from PIL import Image
+
+    labels = pd.read_csv(isic2017 / "labels.csv")
+    rows = labels[(labels["split"] == "train") & (labels["target"] == 1)].sort_values("isic_id")
+    images = [Image.open(isic2017 / p).convert("RGB") for p in rows["image"]]
+    return make_prepared_set(tmp_path_factory.mktemp("melanomas64"), images, [1] * len(images),
+                             ["train"] * len(images), sizes=(64,), image_ids=list(rows["isic_id"]))
 
 
 def fd_before_and_after(config_name: str, overrides: list[str], prepared: Path, run: Path, steps: int,

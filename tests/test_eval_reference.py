@@ -14,6 +14,7 @@ from PIL import Image
 from conftest import make_prepared_set, run_skingan
 from skingan.data.prepared import open_prepared
 from skingan.evaluation import all_classes, two_sample
+from skingan.evaluation.compare import ROW_KINDS, compare_rows
 from skingan.evaluation.evaluate import EvalSettings, FakeSet, evaluate
 from skingan.evaluation.fakes import load_samples_dir
 from skingan.evaluation.features import build_extractor
@@ -174,6 +175,8 @@ def test_class_all_scores_each_class_or_the_whole_folder(tmp_path, tiny_prepared
         p = json.loads((out / name / "metrics.json").read_text())["protocol"]
         assert (p["class"], p["n_fake"], p["n_real"]) == (name, 16, 48) and "manifest.csv" in p["class_scope"]
     assert "| **held-out real (val+test, N=16)** | benign | 16 |" in (out / "compare.md").read_text()
+    rows = compare_rows([out])  # `evaluate-gan --compare` of a --class all folder: one row per class
+    assert [r["class"] for r in rows if r["row"] == ROW_KINDS[0]] == ["benign", "malignant"]
     # an unconditional generator trained on both classes: the manifest's names say nothing, so one set of all
     mixed = sample_folder(tmp_path / "mixed", test, {"conditional": False, "classes": ["benign", "malignant"]})
     (whole,) = all_classes.sample_sets(mixed, 100)

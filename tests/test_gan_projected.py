@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import fd_before_and_after, make_prepared_set, run_skingan
+from conftest import fd_before_and_after, run_skingan
 from skingan.config import load_config
 from skingan.gan.config import GANConfig
 from skingan.gan.losses import HingeLoss
@@ -233,19 +233,6 @@ def _straight_killed_resumed(config: GANConfig, overrides: list[str], tiny_prepa
         for key in a[part]:
             assert torch.equal(a[part][key], b[part][key]), f"{part}.{key} differs after SIGKILL + resume"
     assert torch.equal(a["augment_state"]["generator"], b["augment_state"]["generator"])
-
-
-@pytest.fixture(scope="module")
-def melanomas64(isic2017: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The melanomas of the ISIC 2017 training split (374), all for training, 64-px cache only."""
-    import pandas as pd
-    from PIL import Image
-
-    labels = pd.read_csv(isic2017 / "labels.csv")
-    rows = labels[(labels["split"] == "train") & (labels["target"] == 1)].sort_values("isic_id")
-    images = [Image.open(isic2017 / p).convert("RGB") for p in rows["image"]]
-    return make_prepared_set(tmp_path_factory.mktemp("melanomas64"), images, [1] * len(images),
-                             ["train"] * len(images), sizes=(64,), image_ids=list(rows["isic_id"]))
 
 
 @pytest.mark.slow

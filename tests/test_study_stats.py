@@ -170,6 +170,24 @@ def test_paired_table_and_conclusion_carry_the_mde():
     assert "| n/a |" in paired_markdown(flat, 0.95)
 
 
+def test_significant_only_before_holm_is_called_suggestive_and_a_delong_only_difference_is_named():
+    """The study's own case: unadjusted p 0.018 (CI excludes 0), Holm p 0.053, DeLong Holm p 0.049."""
+    results = simulated_results(np.random.default_rng(8), seeds=3, test_sets=("test",))
+    paired = paired_differences(results, "real-aug")
+    auc = (paired["condition"] == "c1") & (paired["metric"] == "auc")
+    paired.loc[auc, ["difference", "ci_low", "ci_high", "p_value", "p_adjusted", "delong_z", "delong_p",
+                     "delong_p_adjusted"]] = [-0.078, -0.123, -0.033, 0.0176, 0.0528, -2.40, 0.0164, 0.0493]
+    text = conclusion_text(paired, summarise(results), "real-aug", 3, 0.95)
+    sentence = text.split("'c1'")[1].split("'c2'")[0]
+    assert "significant before but not after the multiplicity correction" in sentence
+    assert "suggestive, not established" in sentence and "no detectable difference" not in sentence
+    assert "cannot be excluded" not in sentence  # the observed effect is larger than the MDE: the sentence would mislead
+    assert "DeLong's test on the pooled test images does find a difference (Holm p = 0.0493)" in sentence
+    assert "lowered AUC" not in text and "insufficient to claim" in text
+    paired.loc[auc, "delong_p_adjusted"] = 0.2
+    assert "does find a difference" not in conclusion_text(paired, summarise(results), "real-aug", 3, 0.95)
+
+
 # ---------------------------------------------------------------------------------------------- DeLong
 def correlated_scores(rng: np.random.Generator, n_pos: int, n_neg: int, shift_b: float = 0.0,
                       rho: float = 0.6) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

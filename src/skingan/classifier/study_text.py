@@ -89,12 +89,29 @@ def _power_words(d: pd.Series, level: float) -> str:
             f"{1 - level:.3g} with {int(d['pairs'])} seeds{seeds}).")
 
 
+def _seeds_words(d: pd.Series) -> str:
+    if not np.isfinite(d[SEEDS_COLUMN]):
+        return ""
+    return (f" About {int(d[SEEDS_COLUMN])} seeds would detect ±{study_power.TARGET_EFFECT:g} at the observed "
+            "spread.")
+
+
+def _delong_disagrees(d: pd.Series, alpha: float) -> str:
+    """DeLong speaks to the test set, the t-test to training seeds: say so when only DeLong finds a difference."""
+    if not (np.isfinite(d["delong_p_adjusted"]) and d["delong_p_adjusted"] < alpha):
+        return ""
+    return (f" DeLong's test on the pooled test images does find a difference (Holm p = "
+            f"{d['delong_p_adjusted']:.3g}): on this test set the pooled predictions differ, but the seed-to-seed "
+            "evidence does not carry it.")
+
+
 def conclusion_text(paired: pd.DataFrame, summary: pd.DataFrame, reference: str, n_seeds: int,
                     level: float) -> str:
     """A plain-language paragraph per test set about AUC, saying when the evidence is insufficient."""
     paragraphs = []
     alpha = 1 - level
     clear_rows = claimed(paired, level)
+    tested = int(np.isfinite(paired.loc[paired["metric"] == PRIMARY_METRIC, "p_value"].to_numpy(dtype=float)).sum())
     for test_set, block in summary.groupby("test_set", sort=False):
         diffs = paired[(paired["test_set"] == test_set) & (paired["metric"] == PRIMARY_METRIC)]
         ref_row = block[block["condition"] == reference]
@@ -121,10 +138,15 @@ def conclusion_text(paired: pd.DataFrame, summary: pd.DataFrame, reference: str,
                 direction = "raised" if d["difference"] > 0 else "lowered"
                 text.append(f"'{d['condition']}' {direction} AUC by {abs(d['difference']):.3f} "
                             f"({level:.0%} CI {d['ci_low']:+.3f} to {d['ci_high']:+.3f}, {p}{_delong_words(d)}).")
+            elif d["p_value"] < alpha:
+                text.append(f"'{d['condition']}': a difference of {d['difference']:+.3f} (CI {d['ci_low']:+.3f} to "
+                            f"{d['ci_high']:+.3f}) that is significant before but not after the multiplicity "
+                            f"correction ({p}, across {tested} AUC comparisons){_delong_words(d)}: suggestive, "
+                            f"not established.{_seeds_words(d)}{_delong_disagrees(d, alpha)}")
             else:
                 text.append(f"'{d['condition']}': no detectable difference ({d['difference']:+.3f}, CI "
                             f"{d['ci_low']:+.3f} to {d['ci_high']:+.3f}, {p}{_delong_words(d)})."
-                            f"{_power_words(d, level)}")
+                            f"{_power_words(d, level)}{_delong_disagrees(d, alpha)}")
         if not clear:
             text.append(f"Overall the evidence is insufficient to claim that any condition changes AUC relative to "
                         f"'{reference}' with {n_seeds} seeds.")
@@ -133,7 +155,6 @@ def conclusion_text(paired: pd.DataFrame, summary: pd.DataFrame, reference: str,
         paragraphs.append(" ".join(text))
     if not paragraphs:
         return "No cell has finished: there is nothing to conclude yet.\n"
-    tested = int(np.isfinite(paired.loc[paired["metric"] == PRIMARY_METRIC, "p_value"].to_numpy(dtype=float)).sum())
     paragraphs.append(f"How to read this: an effect on AUC is claimed only where the paired t-test across seeds "
                       f"has a Holm-adjusted p below {alpha:.3g}, the family being all {tested} AUC comparisons of "
                       "this study (every condition, test set and synthetic source); balanced accuracy, "

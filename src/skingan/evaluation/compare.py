@@ -77,10 +77,10 @@ def compare_rows(paths: list[str | Path]) -> list[dict]:
     (same data, class, split, extractor and N give the same numbers) is listed once."""
     rows: list[dict] = []
     seen: set[tuple] = set()
-    for path in paths:
+    for path, name in folder.expand_class_folders(paths):
         metrics = folder.load_metrics(path)
-        rows.append(compare_row(metrics, Path(path).name))
-        for row in reference_rows(metrics, Path(path).name):
+        rows.append(compare_row(metrics, name))
+        for row in reference_rows(metrics, name):
             key = tuple(sorted((k, str(v)) for k, v in row.items())) if row["row"] == ROW_KINDS[2] else None
             if key is None or key not in seen:
                 rows.append(row)
@@ -104,7 +104,8 @@ def compare_markdown(rows: list[dict]) -> str:
 
 
 def compare(paths: list[str | Path], out: str | Path) -> str:
-    """One table across runs (metrics.json files or folders holding one) → compare.md/.csv/.json; returns the md."""
+    """One table across runs (metrics.json files, folders holding one, `--class all` folders: a row per class)
+    → compare.md/.csv/.json; returns the md."""
     import pandas as pd
 
     rows = compare_rows(paths)

@@ -101,6 +101,20 @@ def find_metrics(path: str | Path) -> Path:
     raise UserError(f"--compare '{path}': no {METRICS} there; run 'skingan evaluate-gan ... --out {path}' first")
 
 
+def expand_class_folders(paths: list[str | Path]) -> list[tuple[Path, str]]:
+    """(path, row name) per evaluation: an `evaluate-gan --class all` folder (no metrics.json of its own, one
+    per class sub-folder) becomes one entry per class, named FOLDER/CLASS; anything else stays as it is."""
+    expanded: list[tuple[Path, str]] = []
+    for path in map(Path, paths):
+        own = path.is_file() or metrics_path(path).is_file() or metrics_path(path / NESTED).is_file()
+        classes = sorted(sub for sub in path.iterdir() if metrics_path(sub).is_file()) if path.is_dir() else []
+        if own or not classes:
+            expanded.append((path, path.name))
+        else:
+            expanded += [(sub, f"{path.name}/{sub.name}") for sub in classes]
+    return expanded
+
+
 def load_metrics(path: str | Path) -> dict:
     """A validated evaluate-gan metrics.json, from the file or a folder holding one."""
     candidate = find_metrics(path)

@@ -15,6 +15,7 @@ A record that could not be measured keeps its keys with null values and says why
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from skingan.evaluation.fakes import FakeSet
 from skingan.evaluation.registry import SHORTCUT_AUC
 from skingan.evaluation.settings import EvalSettings
 
+log = logging.getLogger("skingan")
 OFF = "turned off (--no-c2st)"
 EMPTY = {"auc": None, "ci": [None, None], "level": None, "n": 0, "folds": None, "size": None, "epochs": None,
          "network": None}
@@ -36,6 +38,8 @@ def c2st_settings(settings: EvalSettings) -> C2STSettings:
 
 
 def _measured(a: np.ndarray, b: np.ndarray, settings: EvalSettings, how: str, **options: object) -> dict:
+    n = min(len(a), len(b), settings.c2st_max_n)
+    log.info("C2ST, %d images per set, %d folds × %d epochs: %s", n, settings.c2st_folds, settings.c2st_epochs, how)
     try:
         result = c2st(a, b, settings=c2st_settings(settings), seed=settings.seed, device=settings.device,
                       **options)  # type: ignore[arg-type]

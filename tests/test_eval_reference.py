@@ -177,6 +177,9 @@ def test_class_all_scores_each_class_or_the_whole_folder(tmp_path, tiny_prepared
     assert "| **held-out real (val+test, N=16)** | benign | 16 |" in (out / "compare.md").read_text()
     rows = compare_rows([out])  # `evaluate-gan --compare` of a --class all folder: one row per class
     assert [r["class"] for r in rows if r["row"] == ROW_KINDS[0]] == ["benign", "malignant"]
+    dry = run_skingan("evaluate-gan", "--compare", out, "--out", tmp_path / "cmp", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert str(out / "benign" / "metrics.json") in dry.stdout and str(out / "malignant" / "metrics.json") in dry.stdout
     # an unconditional generator trained on both classes: the manifest's names say nothing, so one set of all
     mixed = sample_folder(tmp_path / "mixed", test, {"conditional": False, "classes": ["benign", "malignant"]})
     (whole,) = all_classes.sample_sets(mixed, 100)

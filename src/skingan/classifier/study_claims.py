@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from skingan.runs import process_exists
+from skingan.runs import atomic_write_json, process_exists
 
 log = logging.getLogger("skingan")
 
@@ -101,7 +101,7 @@ class Claim:
         record = {**self.record, "released": True, "outcome": self.outcome,
                   "released_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         if self.path.exists():
-            _write_replace(self.path, record)
+            atomic_write_json(self.path, record)
 
     def __enter__(self) -> Claim:
         return self
@@ -239,9 +239,3 @@ def _newest(folder: Path, key: str) -> tuple[Path | None, dict | None]:
         return path, json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
         return path, None
-
-
-def _write_replace(path: Path, record: dict) -> None:
-    tmp = path.parent / f".tmp-{path.name}.{uuid.uuid4().hex}"
-    tmp.write_text(json.dumps(record) + "\n")
-    os.replace(tmp, path)

@@ -80,20 +80,19 @@ def _delong_words(d: pd.Series) -> str:
     return f"; DeLong: n/a ({d['delong_note']})" if d["delong_note"] else ""
 
 
+def _seeds_phrase(d: pd.Series) -> str:
+    if not np.isfinite(d[SEEDS_COLUMN]):
+        return ""
+    return f"about {int(d[SEEDS_COLUMN])} seeds would detect ±{study_power.TARGET_EFFECT:g} at the observed spread"
+
+
 def _power_words(d: pd.Series, level: float) -> str:
     if not np.isfinite(d["mde"]):
         return ""
-    seeds = (f"; about {int(d[SEEDS_COLUMN])} seeds would detect ±{study_power.TARGET_EFFECT:g} at the "
-             "observed spread" if np.isfinite(d[SEEDS_COLUMN]) else "")
+    seeds = _seeds_phrase(d)
+    seeds = f"; {seeds}" if seeds else ""
     return (f" An effect smaller than ±{d['mde']:.3f} cannot be excluded ({study_power.POWER:.0%} power at alpha "
             f"{1 - level:.3g} with {int(d['pairs'])} seeds{seeds}).")
-
-
-def _seeds_words(d: pd.Series) -> str:
-    if not np.isfinite(d[SEEDS_COLUMN]):
-        return ""
-    return (f" About {int(d[SEEDS_COLUMN])} seeds would detect ±{study_power.TARGET_EFFECT:g} at the observed "
-            "spread.")
 
 
 def _delong_disagrees(d: pd.Series, alpha: float) -> str:
@@ -139,10 +138,12 @@ def conclusion_text(paired: pd.DataFrame, summary: pd.DataFrame, reference: str,
                 text.append(f"'{d['condition']}' {direction} AUC by {abs(d['difference']):.3f} "
                             f"({level:.0%} CI {d['ci_low']:+.3f} to {d['ci_high']:+.3f}, {p}{_delong_words(d)}).")
             elif d["p_value"] < alpha:
+                seeds = _seeds_phrase(d)
                 text.append(f"'{d['condition']}': a difference of {d['difference']:+.3f} (CI {d['ci_low']:+.3f} to "
                             f"{d['ci_high']:+.3f}) that is significant before but not after the multiplicity "
                             f"correction ({p}, across {tested} AUC comparisons){_delong_words(d)}: suggestive, "
-                            f"not established.{_seeds_words(d)}{_delong_disagrees(d, alpha)}")
+                            f"not established.{f' {seeds.capitalize()}.' if seeds else ''}"
+                            f"{_delong_disagrees(d, alpha)}")
             else:
                 text.append(f"'{d['condition']}': no detectable difference ({d['difference']:+.3f}, CI "
                             f"{d['ci_low']:+.3f} to {d['ci_high']:+.3f}, {p}{_delong_words(d)})."

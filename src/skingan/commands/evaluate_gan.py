@@ -94,15 +94,16 @@ def run_compare(args: argparse.Namespace) -> int:
     from skingan.evaluation import folder
     from skingan.evaluation.compare import compare
 
+    evaluations = folder.expand_class_folders(args.compare)
     if args.dry_run:
         import yaml
 
-        print(yaml.safe_dump({"compare": [str(folder.find_metrics(p)) for p in args.compare], "out": str(args.out)},
+        print(yaml.safe_dump({"compare": [str(folder.find_metrics(p)) for p, _ in evaluations], "out": str(args.out)},
                              sort_keys=False), end="")
         return 0
     text = compare(args.compare, args.out)
     print(text)
-    print(f"evaluate-gan: compared {len(args.compare)} evaluations → {args.out / folder.COMPARE_MD}")
+    print(f"evaluate-gan: compared {len(evaluations)} evaluations → {args.out / folder.COMPARE_MD}")
     return 0
 
 

@@ -91,13 +91,18 @@ def write_compare(out: Path, markdown: str, csv_text: str, rows: list[dict]) -> 
 
 # ---------------------------------------------------------------- reading
 
-def find_metrics(path: str | Path) -> Path:
+def _own_metrics(path: Path) -> Path | None:
     """A metrics.json file, or the one in a folder (or in its evaluation/ subfolder, as a quickstart has)."""
-    path = Path(path)
     candidates = [path] if path.is_file() else [metrics_path(path), metrics_path(path / NESTED)]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
+    return next((candidate for candidate in candidates if candidate.is_file()), None)
+
+
+def find_metrics(path: str | Path) -> Path:
+    """`_own_metrics`, or a one-line error saying how to make one."""
+    path = Path(path)
+    found = _own_metrics(path)
+    if found is not None:
+        return found
     raise UserError(f"--compare '{path}': no {METRICS} there; run 'skingan evaluate-gan ... --out {path}' first")
 
 
@@ -106,9 +111,8 @@ def expand_class_folders(paths: list[str | Path]) -> list[tuple[Path, str]]:
     per class sub-folder) becomes one entry per class, named FOLDER/CLASS; anything else stays as it is."""
     expanded: list[tuple[Path, str]] = []
     for path in map(Path, paths):
-        own = path.is_file() or metrics_path(path).is_file() or metrics_path(path / NESTED).is_file()
         classes = sorted(sub for sub in path.iterdir() if metrics_path(sub).is_file()) if path.is_dir() else []
-        if own or not classes:
+        if _own_metrics(path) is not None or not classes:
             expanded.append((path, path.name))
         else:
             expanded += [(sub, f"{path.name}/{sub.name}") for sub in classes]
